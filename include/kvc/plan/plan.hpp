@@ -1,0 +1,26 @@
+// A cache plan: one policy spec per layer, the input the runtime kv_cache is built from.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kvc/core/error.hpp"
+
+namespace kvc {
+
+/// One policy spec per layer (`layers[l]` is the spec of layer l), plus optional per-layer notes
+/// (e.g. a calibration score) carried along for people reading the plan.
+struct cache_plan {
+  std::string model;                // free text, e.g. the checkpoint's name
+  std::vector<std::string> layers;  // [num_layers] policy spec strings
+
+  /// The same spec on every layer.
+  static cache_plan uniform(std::string_view spec, int num_layers) {
+    detail::require(num_layers > 0, "a plan needs at least one layer, got ", num_layers);
+    return {std::string(), std::vector<std::string>(std::size_t(num_layers), std::string(spec))};
+  }
+  int size() const { return int(layers.size()); }
+};
+
+}  // namespace kvc

@@ -1,0 +1,42 @@
+// Byte accounting of a cache: memory by tier (footprint) and bytes moved between tiers (traffic).
+#pragma once
+
+#include <cstddef>
+
+namespace kvc {
+
+/// Bytes a cache holds, by tier. `device_bytes` and `host_bytes` count everything allocated in
+/// that tier (payload, scales, mins, residual windows, indices, channel copies, page slack);
+/// `metadata_bytes` is the part of those two that is not key/value payload (scales, mins,
+/// indices, bounds, channel-major copies), reported so nothing is hidden.
+struct memory_footprint {
+  std::size_t device_bytes = 0;
+  std::size_t host_bytes = 0;
+  std::size_t metadata_bytes = 0;
+
+  std::size_t total() const { return device_bytes + host_bytes; }
+  memory_footprint& operator+=(const memory_footprint& o) {
+    device_bytes += o.device_bytes;
+    host_bytes += o.host_bytes;
+    metadata_bytes += o.metadata_bytes;
+    return *this;
+  }
+  friend bool operator==(const memory_footprint&, const memory_footprint&) = default;
+};
+
+/// Cumulative bytes moved between tiers since construction or clear(): what a GPU build moves
+/// over PCIe. In a CPU build both tiers are RAM, but every crossing is counted all the same.
+struct transfer_traffic {
+  std::size_t host_to_device = 0;
+  std::size_t device_to_host = 0;
+
+  std::size_t total() const { return host_to_device + device_to_host; }
+  transfer_traffic& operator+=(const transfer_traffic& o) {
+    host_to_device += o.host_to_device;
+    device_to_host += o.device_to_host;
+    return *this;
+  }
+  friend bool operator==(const transfer_traffic&, const transfer_traffic&) = default;
+};
+
+}  // namespace kvc

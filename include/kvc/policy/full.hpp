@@ -1,0 +1,80 @@
+// The full policy: plain keys and values in f32, bf16 or f16; the baseline of every comparison.
+#pragma once
+
+#include <cstddef>
+#include <span>
+
+#include "kvc/attention/step.hpp"
+#include "kvc/core/layer_shape.hpp"
+#include "kvc/detail/page_store.hpp"
+#include "kvc/policy/accounting.hpp"
+#include "kvc/policy/concepts.hpp"
+#include "kvc/policy/spec.hpp"
+
+namespace kvc {
+
+/// Options of the full policy. Spec: `full:bf16` (or f32, f16), optionally `page=N`.
+struct full_options {
+  dtype storage = dtype::bf16;
+  std::size_t page_tokens = 256;
+
+  static full_options from_spec(const policy_spec& spec) {
+    detail::require(spec.name == "full", "not a full policy spec: '", spec.text, "'");
+    spec_reader r(spec);
+    full_options o;
+    if (!spec.args.empty()) {
+      try {
+        o.storage = parse_dtype(spec.args[0]);
+      } catch (const kvc::error& e) {
+        detail::fail("policy spec '", spec.text, "': ", e.what());
+      }
+    }
+    o.page_tokens = std::size_t(r.integer("page", 256, 1, 1 << 20));
+    r.finish(1);
+    return o;
+  }
+};
+
+/// Uncompressed KV in storage type T (float, bf16 or f16), all device-resident.
+template <class T>
+class full_cache {
+ public:
+  explicit full_cache(const layer_shape& shape, const full_options& options = {})
+      : shape_((shape.validate(), shape)), store_(shape, options.page_tokens) {}
+
+  const layer_shape& shape() const { return shape_; }
+  std::size_t size() const { return store_.size(); }
+
+  void append(const dyn_view3& k, const dyn_view3& v) {
+    detail::check_kv(shape_, k, v);
+    store_.append(k, v);
+  }
+
+  void append_and_attend(const dyn_view3& q, const dyn_view3& k, const dyn_view3& v,
+                         const tensor_view<float, 3>& out) {
+    detail::attention_step(shape_, q, k, v, out, [&](const float* qs, std::size_t n, softmax_state& st) {
+      const auto segs = store_.segments(0, store_.size());
+      attend_dense<T>(qs, n, shape_, std::span<const kv_segment<T>>(segs), all_visible, st);
+    });
+    store_.append(k, v);
+  }
+
+  memory_footprint footprint() const { return {store_.allocated_bytes(), 0, 0}; }
+  transfer_traffic traffic() const { return {}; }
+  void clear() { store_.clear(); }
+
+  /// Read access for diagnostics and tests: stored positions [first, last) as segments.
+  std::vector<kv_segment<T>> segments(std::size_t first, std::size_t last) const {
+    return store_.segments(first, last);
+  }
+
+ private:
+  layer_shape shape_;
+  detail::page_store<T> store_;
+};
+
+static_assert(layer_cache_policy<full_cache<float>>);
+static_assert(layer_cache_policy<full_cache<bf16>>);
+static_assert(layer_cache_policy<full_cache<f16>>);
+
+}  // namespace kvc
