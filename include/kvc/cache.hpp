@@ -77,6 +77,10 @@ class kv_cache {
   void clear() {
     for (auto& l : layers_) l->clear();
   }
+  /// Stored positions the last step of `layer` attended for `kv_head`; false if it attends all.
+  bool attended_positions(int layer, std::size_t kv_head, std::vector<std::size_t>& out) const {
+    return at(layer).attended_positions(kv_head, out);
+  }
   /// The concrete policy of `layer` if it is a P, else nullptr.
   template <class P>
   P* policy_as(int layer) {

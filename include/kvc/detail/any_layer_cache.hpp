@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "kvc/policy/concepts.hpp"
 
@@ -22,6 +23,9 @@ class any_layer_cache {
   virtual memory_footprint footprint() const = 0;
   virtual transfer_traffic traffic() const = 0;
   virtual void clear() = 0;
+  /// Diagnostics: the stored positions the last step attended for `kv_head` (sparse policies);
+  /// false when the policy attends everything it holds.
+  virtual bool attended_positions(std::size_t kv_head, std::vector<std::size_t>& out) const = 0;
   /// The spec this cache was built from.
   virtual const std::string& spec() const = 0;
   /// The concrete policy, for callers that know its type (tests, calibration).
@@ -45,6 +49,13 @@ class layer_cache_model final : public any_layer_cache {
   memory_footprint footprint() const override { return policy_.footprint(); }
   transfer_traffic traffic() const override { return policy_.traffic(); }
   void clear() override { policy_.clear(); }
+  bool attended_positions(std::size_t kv_head, std::vector<std::size_t>& out) const override {
+    if constexpr (reports_attended_positions<P>) {
+      out = policy_.attended_positions(kv_head);
+      return true;
+    }
+    return false;
+  }
   const std::string& spec() const override { return spec_; }
   void* policy() override { return &policy_; }
 

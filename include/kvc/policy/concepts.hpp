@@ -3,6 +3,7 @@
 
 #include <concepts>
 #include <cstddef>
+#include <vector>
 
 #include "kvc/core/layer_shape.hpp"
 #include "kvc/core/tensor_view.hpp"
@@ -26,7 +27,8 @@ namespace kvc {
 ///   tiers. `clear()`: drops every token and resets traffic.
 ///
 /// Optional hooks (no-ops when absent; see `kvc::kv_cache`): `prefetch_hint(predicted_q)` with
-/// predicted_q `[1, q_heads, head_dim]`, the query expected at this layer's next step.
+/// predicted_q `[1, q_heads, head_dim]`, the query expected at this layer's next step;
+/// `attended_positions(kv_head)`, the stored positions the last step read (sparse policies).
 /// Wrong shapes or dtypes raise kvc::error naming the argument and the expected value.
 template <class P>
 concept layer_cache_policy = requires(P p, const P cp, const dyn_view3& q, const dyn_view3& k,
@@ -44,6 +46,13 @@ concept layer_cache_policy = requires(P p, const P cp, const dyn_view3& q, const
 template <class P>
 concept accepts_prefetch_hint = requires(P p, const dyn_view3& predicted_q) {
   { p.prefetch_hint(predicted_q) } -> std::same_as<void>;
+};
+
+/// Sparse policies: the stored positions the last decode step attended for a KV head (sinks,
+/// window and selected tokens), for recall diagnostics.
+template <class P>
+concept reports_attended_positions = requires(const P cp, std::size_t kv_head) {
+  { cp.attended_positions(kv_head) } -> std::convertible_to<std::vector<std::size_t>>;
 };
 
 }  // namespace kvc
