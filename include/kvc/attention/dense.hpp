@@ -9,6 +9,7 @@
 
 #include <omp.h>
 
+#include "kvc/attention/dense_avx512.hpp"
 #include "kvc/attention/kv_segment.hpp"
 #include "kvc/attention/softmax_state.hpp"
 #include "kvc/core/layer_shape.hpp"
@@ -46,6 +47,40 @@ struct dense_scratch {
   }
 };
 
+/// Scores of a block: s[g * dense_block + t] = q_g · k_t (plain reference of the SIMD path).
+template <class T>
+void block_scores(const float* q, std::size_t group, std::size_t dim, const T* k,
+                  std::ptrdiff_t k_stride, std::size_t nb, float* s, float* row) {
+#if defined(__AVX512F__)
+  if (dim % 16 == 0) {
+    (void)row;
+    avx512::scores(q, group, dim, k, k_stride, nb, s, dense_block);
+    return;
+  }
+#endif
+  for (std::size_t t = 0; t < nb; ++t) {
+    to_f32_row(k + std::ptrdiff_t(t) * k_stride, row, dim);
+    for (std::size_t g = 0; g < group; ++g) s[g * dense_block + t] = dot_f32(q + g * dim, row, dim);
+  }
+}
+
+/// acc[g] += Σ_t p[g * dense_block + t] · v_t over a block (plain reference of the SIMD path).
+template <class T>
+void block_accumulate(const float* p, std::size_t group, std::size_t dim, const T* v,
+                      std::ptrdiff_t v_stride, std::size_t nb, float* acc, float* row) {
+#if defined(__AVX512F__)
+  if (dim % 16 == 0) {
+    (void)row;
+    avx512::accumulate(p, dense_block, group, dim, v, v_stride, nb, acc);
+    return;
+  }
+#endif
+  for (std::size_t t = 0; t < nb; ++t) {
+    to_f32_row(v + std::ptrdiff_t(t) * v_stride, row, dim);
+    for (std::size_t g = 0; g < group; ++g) axpy_f32(p[g * dense_block + t], row, acc + g * dim, dim);
+  }
+}
+
 /// Online-softmax update of `group` query rows against `tokens` keys/values of one KV head.
 /// q [group, dim] (already multiplied by the softmax scale); k, v: rows of one head, token t at
 /// k + t * k_stride. m, l [group] and acc [group, dim] are updated in place.
@@ -58,10 +93,7 @@ void attend_rows(const float* q, std::size_t group, std::size_t dim, const T* k,
   float* s = scratch.scores.data();
   for (std::size_t t0 = 0; t0 < tokens; t0 += dense_block) {
     const std::size_t nb = std::min(dense_block, tokens - t0);
-    for (std::size_t t = 0; t < nb; ++t) {
-      to_f32_row(k + std::ptrdiff_t(t0 + t) * k_stride, row, dim);
-      for (std::size_t g = 0; g < group; ++g) s[g * dense_block + t] = dot_f32(q + g * dim, row, dim);
-    }
+    block_scores(q, group, dim, k + std::ptrdiff_t(t0) * k_stride, k_stride, nb, s, row);
     for (std::size_t g = 0; g < group; ++g) {
       float* sg = s + g * dense_block;
       float mb = m[g];
@@ -80,10 +112,7 @@ void attend_rows(const float* q, std::size_t group, std::size_t dim, const T* k,
       for (std::size_t t = 0; t < nb; ++t) sum += sg[t];
       l[g] += sum;
     }
-    for (std::size_t t = 0; t < nb; ++t) {
-      to_f32_row(v + std::ptrdiff_t(t0 + t) * v_stride, row, dim);
-      for (std::size_t g = 0; g < group; ++g) axpy_f32(s[g * dense_block + t], row, acc + g * dim, dim);
-    }
+    block_accumulate(s, group, dim, v + std::ptrdiff_t(t0) * v_stride, v_stride, nb, acc, row);
   }
 }
 

@@ -17,7 +17,8 @@ inline float fast_exp(float x) {
   const bool underflow = x < -87.3f;
   x = x < -87.3f ? -87.3f : x;
   x = x > 88.0f ? 88.0f : x;
-  const float n = std::floor(x * log2e + 0.5f);
+  constexpr float round_shift = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  const float n = (x * log2e + round_shift) - round_shift;
   float r = x - n * ln2_hi;
   r = r - n * ln2_lo;
   float p = 1.9875691500e-4f;

@@ -14,13 +14,23 @@ namespace kvc {
 struct cache_plan {
   std::string model;                // free text, e.g. the checkpoint's name
   std::vector<std::string> layers;  // [num_layers] policy spec strings
+  std::vector<double> scores;       // [num_layers] or empty: why each layer got its policy
 
   /// The same spec on every layer.
   static cache_plan uniform(std::string_view spec, int num_layers) {
     detail::require(num_layers > 0, "a plan needs at least one layer, got ", num_layers);
-    return {std::string(), std::vector<std::string>(std::size_t(num_layers), std::string(spec))};
+    return {std::string(), std::vector<std::string>(std::size_t(num_layers), std::string(spec)), {}};
   }
   int size() const { return int(layers.size()); }
+
+  /// Throws kvc::error unless the plan has exactly `num_layers` layers (a model's layer count).
+  void validate_for(int num_layers) const {
+    detail::require(int(layers.size()) == num_layers, "plan", model.empty() ? "" : " for '",
+                    model, model.empty() ? "" : "'", " has ", layers.size(),
+                    " layers but the model has ", num_layers);
+    detail::require(scores.empty() || scores.size() == layers.size(), "plan has ", scores.size(),
+                    " scores for ", layers.size(), " layers");
+  }
 };
 
 }  // namespace kvc

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "kvc/detail/any_layer_cache.hpp"
 #include "kvc/policy/full.hpp"
@@ -12,6 +14,37 @@ namespace kvc {
 
 /// Policy names understood by make_layer_cache, for error messages and help texts.
 inline constexpr std::string_view known_policies = "full";
+
+/// Splits a list of specs written with commas ("full:bf16,quant:k=2,v=2") into specs: an item
+/// whose name (before ':') is a known policy starts a new spec; other items (`v=2`, `rotate`)
+/// continue the previous one. ';' always separates.
+inline std::vector<std::string> split_policy_list(std::string_view list) {
+  std::vector<std::string> specs;
+  const auto is_policy_start = [](std::string_view item) {
+    const std::string_view name = item.substr(0, item.find(':'));
+    std::string_view names = known_policies;
+    while (!names.empty()) {
+      const auto sep = names.find(", ");
+      if (names.substr(0, sep) == name) return item.find('=') == std::string_view::npos || item.find(':') < item.find('=');
+      if (sep == std::string_view::npos) break;
+      names = names.substr(sep + 2);
+    }
+    return false;
+  };
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    const auto end = std::min(list.find_first_of(",;", start), list.size());
+    const std::string_view item = list.substr(start, end - start);
+    const bool hard_break = start > 0 && list[start - 1] == ';';
+    if (!item.empty()) {
+      if (specs.empty() || hard_break || is_policy_start(item)) specs.emplace_back(item);
+      else specs.back() += "," + std::string(item);
+    }
+    start = end + 1;
+  }
+  detail::require(!specs.empty(), "empty policy list");
+  return specs;
+}
 
 /// A layer cache for `spec` (text form, e.g. "full:bf16"); throws kvc::error for unknown
 /// policies or bad options, naming them.
