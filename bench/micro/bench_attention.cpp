@@ -20,7 +20,7 @@ void decode_attention(benchmark::State& state) {
   const auto w = kvc::bench::make_synthetic_layer(o);
   const auto& shape = o.shape;
   const std::size_t hk = shape.kv_heads, hq = shape.q_heads, d = shape.head_dim;
-  kvc::full_cache<T> cache(shape, {kvc::dtype_of<T>, 256});
+  kvc::full_cache<T> cache(shape, {kvc::dtype_of<T>, std::size_t(state.range(1))});
   cache.append(kvc::tensor_view<const float, 3>(w.keys.data(), {context, hk, d}),
                kvc::tensor_view<const float, 3>(w.values.data(), {context, hk, d}));
   const auto segments = cache.segments(0, context);
@@ -40,6 +40,6 @@ void decode_attention(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(decode_attention<kvc::bf16>)->RangeMultiplier(2)->Range(1024, 32768)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(decode_attention<kvc::f16>)->Arg(32768)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(decode_attention<float>)->Arg(32768)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(decode_attention<kvc::bf16>)->ArgsProduct({{1024, 4096, 16384, 32768}, {256, 4096}})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(decode_attention<kvc::f16>)->Args({32768, 256})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(decode_attention<float>)->Args({32768, 256})->Unit(benchmark::kMicrosecond)->UseRealTime();

@@ -32,36 +32,58 @@ inline __m512 load16(const T* p) {
   }
 }
 
-/// s[(g0 + h) * stride + t] = q_{g0+h} · k_t for h < H, with the H query rows in registers
-/// while key rows stream by once.
-template <class T, std::size_t Chunks, std::size_t H>
-inline void scores_heads(const float* q, std::size_t g0, const T* k, std::ptrdiff_t k_stride,
-                         std::size_t tokens, float* s, std::size_t stride) {
-  constexpr std::size_t dim = Chunks * 16;
-  __m512 qr[H][Chunks];
-  for (std::size_t h = 0; h < H; ++h)
-    for (std::size_t c = 0; c < Chunks; ++c) qr[h][c] = _mm512_loadu_ps(q + (g0 + h) * dim + c * 16);
-  for (std::size_t t = 0; t < tokens; ++t) {
-    const T* kr = k + std::ptrdiff_t(t) * k_stride;
-    __m512 a[H][2];
-    for (std::size_t h = 0; h < H; ++h) a[h][0] = a[h][1] = _mm512_setzero_ps();
-    for (std::size_t c = 0; c < Chunks; ++c) {
-      const __m512 kv = load16(kr + c * 16);
-      for (std::size_t h = 0; h < H; ++h) a[h][c & 1] = _mm512_fmadd_ps(qr[h][c], kv, a[h][c & 1]);
-    }
-    for (std::size_t h = 0; h < H; ++h)
-      s[(g0 + h) * stride + t] = _mm512_reduce_add_ps(_mm512_add_ps(a[h][0], a[h][1]));
-  }
+/// Rows ahead of the current one that the kernels prefetch (keeps many loads in flight).
+inline constexpr std::ptrdiff_t prefetch_rows = 6;
+
+/// Prefetches the row `prefetch_rows` ahead of `row` (row_bytes long) into L1.
+inline void prefetch_ahead(const void* row, std::ptrdiff_t stride_bytes, std::size_t row_bytes) {
+  const char* p = static_cast<const char*>(row) + prefetch_rows * stride_bytes;
+  for (std::size_t b = 0; b < row_bytes; b += 64) _mm_prefetch(p + b, _MM_HINT_T0);
 }
 
-/// Scores for every head of the group, pairs of heads per pass.
+/// Horizontal sums of four vectors: lanes 0..3 of the result are sum(a), sum(b), sum(c), sum(d).
+inline __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
+  const __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+  const __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+  const __m512 abcd = _mm512_add_ps(
+      _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(ab), _mm512_castps_pd(cd))),
+      _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(ab), _mm512_castps_pd(cd))));
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(abcd),
+                                 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(abcd), 1)));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+/// Scores of every head of the group: each key row is converted once into registers, then
+/// dotted with the group's query rows (memory operands), four heads reduced together.
 template <class T, std::size_t Chunks>
 inline void scores_fixed(const float* q, std::size_t group, const T* k, std::ptrdiff_t k_stride,
                          std::size_t tokens, float* s, std::size_t stride) {
-  constexpr std::size_t pair = Chunks <= 8 ? 2 : 1;
-  std::size_t g = 0;
-  for (; g + pair <= group; g += pair) scores_heads<T, Chunks, pair>(q, g, k, k_stride, tokens, s, stride);
-  for (; g < group; ++g) scores_heads<T, Chunks, 1>(q, g, k, k_stride, tokens, s, stride);
+  constexpr std::size_t dim = Chunks * 16;
+  for (std::size_t t = 0; t < tokens; ++t) {
+    const T* kr = k + std::ptrdiff_t(t) * k_stride;
+    if (t + prefetch_rows < tokens) prefetch_ahead(kr, k_stride * std::ptrdiff_t(sizeof(T)), dim * sizeof(T));
+    __m512 kc[Chunks];
+    for (std::size_t c = 0; c < Chunks; ++c) kc[c] = load16(kr + c * 16);
+    std::size_t g = 0;
+    for (; g + 4 <= group; g += 4) {
+      __m512 a[4];
+      for (std::size_t h = 0; h < 4; ++h) {
+        const float* qh = q + (g + h) * dim;
+        __m512 x = _mm512_mul_ps(_mm512_loadu_ps(qh), kc[0]);
+        for (std::size_t c = 1; c < Chunks; ++c) x = _mm512_fmadd_ps(_mm512_loadu_ps(qh + c * 16), kc[c], x);
+        a[h] = x;
+      }
+      alignas(16) float r[4];
+      _mm_store_ps(r, reduce4(a[0], a[1], a[2], a[3]));
+      for (std::size_t h = 0; h < 4; ++h) s[(g + h) * stride + t] = r[h];
+    }
+    for (; g < group; ++g) {
+      const float* qh = q + g * dim;
+      __m512 x = _mm512_mul_ps(_mm512_loadu_ps(qh), kc[0]);
+      for (std::size_t c = 1; c < Chunks; ++c) x = _mm512_fmadd_ps(_mm512_loadu_ps(qh + c * 16), kc[c], x);
+      s[g * stride + t] = _mm512_reduce_add_ps(x);
+    }
+  }
 }
 
 /// s[g * stride + t] = q_g · k_t for g < group, t < tokens; dim a multiple of 16.
@@ -85,36 +107,43 @@ inline void scores(const float* q, std::size_t group, std::size_t dim, const T* 
   }
 }
 
-/// acc[g] += Σ_t p[g * stride + t] · v_t for g0 <= g < g0 + H, with the whole output row of
-/// each head (Chunks × 16 floats) in registers while value rows stream by once.
-template <class T, std::size_t Chunks, std::size_t H>
-inline void accumulate_heads(const float* p, std::size_t stride, std::size_t g0, const T* v,
-                             std::ptrdiff_t v_stride, std::size_t tokens, float* acc) {
+/// acc[g] += Σ_t p[g * stride + t] · v_t for g0 <= g < g0 + H over chunks [c0, c0 + P) of the
+/// row: H × P accumulators stay in registers while value rows stream by.
+template <class T, std::size_t Chunks, std::size_t H, std::size_t P>
+inline void accumulate_tile(const float* p, std::size_t stride, std::size_t g0, std::size_t c0,
+                            const T* v, std::ptrdiff_t v_stride, std::size_t tokens, float* acc) {
   constexpr std::size_t dim = Chunks * 16;
-  __m512 a[H][Chunks];
+  __m512 a[H][P];
   for (std::size_t h = 0; h < H; ++h)
-    for (std::size_t c = 0; c < Chunks; ++c) a[h][c] = _mm512_loadu_ps(acc + (g0 + h) * dim + c * 16);
+    for (std::size_t c = 0; c < P; ++c) a[h][c] = _mm512_loadu_ps(acc + (g0 + h) * dim + (c0 + c) * 16);
   for (std::size_t t = 0; t < tokens; ++t) {
-    const T* vr = v + std::ptrdiff_t(t) * v_stride;
+    const T* vr = v + std::ptrdiff_t(t) * v_stride + c0 * 16;
+    if (c0 == 0 && t + prefetch_rows < tokens)
+      prefetch_ahead(vr, v_stride * std::ptrdiff_t(sizeof(T)), dim * sizeof(T));
     __m512 w[H];
     for (std::size_t h = 0; h < H; ++h) w[h] = _mm512_set1_ps(p[(g0 + h) * stride + t]);
-    for (std::size_t c = 0; c < Chunks; ++c) {
+    for (std::size_t c = 0; c < P; ++c) {
       const __m512 vv = load16(vr + c * 16);
       for (std::size_t h = 0; h < H; ++h) a[h][c] = _mm512_fmadd_ps(w[h], vv, a[h][c]);
     }
   }
   for (std::size_t h = 0; h < H; ++h)
-    for (std::size_t c = 0; c < Chunks; ++c) _mm512_storeu_ps(acc + (g0 + h) * dim + c * 16, a[h][c]);
+    for (std::size_t c = 0; c < P; ++c) _mm512_storeu_ps(acc + (g0 + h) * dim + (c0 + c) * 16, a[h][c]);
 }
 
-/// acc[g] += Σ_t p[g * stride + t] · v_t for g < group; acc [group, Chunks * 16].
+/// acc[g] += Σ_t p[g * stride + t] · v_t for g < group; acc [group, Chunks * 16]. Four heads
+/// share each converted value chunk; tiles of 4 heads × 4 chunks keep 16 accumulators live.
 template <class T, std::size_t Chunks>
 inline void accumulate_fixed(const float* p, std::size_t stride, std::size_t group, const T* v,
                              std::ptrdiff_t v_stride, std::size_t tokens, float* acc) {
-  constexpr std::size_t pair = Chunks <= 8 ? 2 : 1;
+  static_assert(Chunks % 4 == 0, "dim must be a multiple of 64");
   std::size_t g = 0;
-  for (; g + pair <= group; g += pair) accumulate_heads<T, Chunks, pair>(p, stride, g, v, v_stride, tokens, acc);
-  for (; g < group; ++g) accumulate_heads<T, Chunks, 1>(p, stride, g, v, v_stride, tokens, acc);
+  for (; g + 4 <= group; g += 4)
+    for (std::size_t c0 = 0; c0 < Chunks; c0 += 4)
+      accumulate_tile<T, Chunks, 4, 4>(p, stride, g, c0, v, v_stride, tokens, acc);
+  for (; g < group; ++g)
+    for (std::size_t c0 = 0; c0 < Chunks; c0 += 4)
+      accumulate_tile<T, Chunks, 1, 4>(p, stride, g, c0, v, v_stride, tokens, acc);
 }
 
 /// acc[g] += Σ_t p[g * stride + t] · v_t for g < group; acc [group, dim], dim a multiple of 16.

@@ -9,6 +9,7 @@
 #include "kvc/core/layer_shape.hpp"
 #include "kvc/core/tensor_view.hpp"
 #include "kvc/detail/convert_row.hpp"
+#include "kvc/detail/huge_buffer.hpp"
 
 namespace kvc::detail {
 
@@ -24,7 +25,7 @@ class page_store {
   std::size_t size() const { return size_; }
   std::size_t page_tokens() const { return page_tokens_; }
   /// Bytes allocated for keys and values.
-  std::size_t allocated_bytes() const { return pages_.size() * 2 * page_elems_ * sizeof(T); }
+  std::size_t allocated_bytes() const { return pages_.size() * 2 * buffer_bytes<T>(page_elems_); }
 
   /// Appends k, v `[n, kv_heads, head_dim]` of any dtype, converting to T.
   void append(const dyn_view3& k, const dyn_view3& v) {
@@ -77,7 +78,7 @@ class page_store {
 
  private:
   struct page {
-    std::unique_ptr<T[]> k, v;  // [kv_heads, page_tokens, head_dim]
+    std::unique_ptr<T[], free_deleter> k, v;  // [kv_heads, page_tokens, head_dim]
   };
   template <class S>
   static void copy_row(const S* src, T* dst, float* tmp, std::size_t dim) {
@@ -92,8 +93,7 @@ class page_store {
     return base + (head * page_tokens_ + pos % page_tokens_) * std::size_t(shape_.head_dim);
   }
   void add_page() {
-    pages_.push_back({std::make_unique_for_overwrite<T[]>(page_elems_),
-                      std::make_unique_for_overwrite<T[]>(page_elems_)});
+    pages_.push_back({make_buffer<T>(page_elems_), make_buffer<T>(page_elems_)});
   }
 
   layer_shape shape_;
