@@ -32,7 +32,7 @@ struct tensor_info {
   kvc::dtype type = kvc::dtype::f32;
   /// The raw safetensors dtype string ("BF16", "F32", "I8", "F8_E4M3", ...).
   std::string dtype_name;
-  /// Bits per element of dtype_name (4 for F4, 6 for F6_*, 8..128 otherwise).
+  /// Bits per element of dtype_name (4 for F4, 6 for F6_*, 8 to 64 otherwise).
   std::uint32_t element_bits = 0;
   /// Row-major (C order) shape; empty for a rank-0 (scalar) tensor.
   std::vector<std::int64_t> shape;
