@@ -8,12 +8,13 @@
 
 #include "kvc/detail/any_layer_cache.hpp"
 #include "kvc/policy/full.hpp"
+#include "kvc/policy/sparse_offload.hpp"
 #include "kvc/policy/spec.hpp"
 
 namespace kvc {
 
 /// Policy names understood by make_layer_cache, for error messages and help texts.
-inline constexpr std::string_view known_policies = "full";
+inline constexpr std::string_view known_policies = "full, sparse";
 
 /// Splits a list of specs written with commas ("full:bf16,quant:k=2,v=2") into specs: an item
 /// whose name (before ':') is a known policy starts a new spec; other items (`v=2`, `rotate`)
@@ -56,6 +57,17 @@ inline std::unique_ptr<detail::any_layer_cache> make_layer_cache(std::string_vie
     const full_options o = full_options::from_spec(spec);
     return visit_dtype(o.storage, [&](auto tag) -> std::unique_ptr<detail::any_layer_cache> {
       return detail::erase(full_cache<decltype(tag)>(shape, o), spec.text);
+    });
+  }
+  if (spec.name == "sparse") {
+    const sparse_options o = sparse_options::from_spec(spec);
+    try {
+      o.validate(shape);
+    } catch (const kvc::error& e) {
+      detail::fail("policy spec '", spec.text, "': ", e.what());
+    }
+    return visit_dtype(o.storage, [&](auto tag) -> std::unique_ptr<detail::any_layer_cache> {
+      return detail::erase(sparse_offload_cache<decltype(tag)>(shape, o), spec.text);
     });
   }
   detail::fail("policy spec '", spec_text, "': unknown policy '", spec.name, "' (known: ",
