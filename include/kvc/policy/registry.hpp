@@ -8,13 +8,14 @@
 
 #include "kvc/detail/any_layer_cache.hpp"
 #include "kvc/policy/full.hpp"
+#include "kvc/policy/quantized.hpp"
 #include "kvc/policy/sparse_offload.hpp"
 #include "kvc/policy/spec.hpp"
 
 namespace kvc {
 
 /// Policy names understood by make_layer_cache, for error messages and help texts.
-inline constexpr std::string_view known_policies = "full, sparse";
+inline constexpr std::string_view known_policies = "full, quant, sparse";
 
 /// Splits a list of specs written with commas ("full:bf16,quant:k=2,v=2") into specs: an item
 /// whose name (before ':') is a known policy starts a new spec; other items (`v=2`, `rotate`)
@@ -69,6 +70,16 @@ inline std::unique_ptr<detail::any_layer_cache> make_layer_cache(std::string_vie
     return visit_dtype(o.storage, [&](auto tag) -> std::unique_ptr<detail::any_layer_cache> {
       return detail::erase(sparse_offload_cache<decltype(tag)>(shape, o), spec.text);
     });
+  }
+  if (spec.name == "quant") {
+    const quant_options o = quant_options::from_spec(spec);
+    try {
+      return visit_dtype(o.storage, [&](auto tag) -> std::unique_ptr<detail::any_layer_cache> {
+        return detail::erase(quantized_cache<decltype(tag)>(shape, o), spec.text);
+      });
+    } catch (const kvc::error& e) {
+      detail::fail("policy spec '", spec.text, "': ", e.what());
+    }
   }
   detail::fail("policy spec '", spec_text, "': unknown policy '", spec.name, "' (known: ",
                known_policies, ")");

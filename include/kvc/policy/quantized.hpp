@@ -1,0 +1,302 @@
+// The quantized policy (KIVI family): 1/2/4/8-bit keys per channel and values per token, a
+// full-precision residual window, optional exact sinks and Hadamard-rotated keys; attention
+// runs on the packed blocks.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "kvc/attention/step.hpp"
+#include "kvc/core/layer_shape.hpp"
+#include "kvc/detail/convert_row.hpp"
+#include "kvc/policy/accounting.hpp"
+#include "kvc/policy/concepts.hpp"
+#include "kvc/policy/spec.hpp"
+#include "kvc/quant/attend.hpp"
+#include "kvc/quant/codec.hpp"
+#include "kvc/quant/hadamard.hpp"
+#include "kvc/quant/layout.hpp"
+
+namespace kvc {
+
+/// Options of the quantized policy. Spec:
+/// `quant:k=2,v=2,group=64,residual=128[,sink=N][,rotate=1][,store=bf16]`.
+///
+/// - k, v: key and value bits, one of {1, 2, 4, 8} (default 2 and 2);
+/// - group: G, tokens per key group = channels per value group; a multiple of 8 dividing
+///   head_dim (default 64);
+/// - residual: R, recent tokens always kept in full precision; R >= G and a multiple of G
+///   (default 128);
+/// - sink: the first N tokens of the sequence kept in full precision for good (default 0);
+/// - rotate: quantize keys after a normalised Walsh-Hadamard rotation, the query rotated to
+///   match; needs a power-of-two head_dim (default 0);
+/// - store: element type of the residual window and sinks, f32, bf16 or f16 (default bf16).
+///
+/// Flush rule: the residual holds between R and R + G - 1 tokens (fewer only early on). When
+/// it reaches R + G, its oldest G tokens are quantized together, keys (one group per channel)
+/// and values (per token) alike, and leave it. KIVI/TailorKV flush keys in blocks of R and
+/// quantize values one token at a time; flushing both in blocks of G keeps every quantized
+/// token's key and value in the same block (one fused kernel, no mixed tokens) and keeps at
+/// least R exact recent tokens at all times, at the cost of up to G - 1 extra exact tokens.
+struct quant_options {
+  int key_bits = 2;
+  int value_bits = 2;
+  std::size_t group = 64;
+  std::size_t residual = 128;
+  std::size_t sinks = 0;
+  bool rotate = false;
+  dtype storage = dtype::bf16;
+
+  static quant_options from_spec(const policy_spec& spec) {
+    detail::require(spec.name == "quant", "not a quant policy spec: '", spec.text, "'");
+    spec_reader r(spec);
+    quant_options o;
+    o.key_bits = int(r.one_of("k", 2, {1, 2, 4, 8}));
+    o.value_bits = int(r.one_of("v", 2, {1, 2, 4, 8}));
+    o.group = std::size_t(r.integer("group", 64, 8, 1 << 16));
+    o.residual = std::size_t(r.integer("residual", 128, 8, 1 << 24));
+    o.sinks = std::size_t(r.integer("sink", 0, 0, 1 << 24));
+    o.rotate = r.flag("rotate", false);
+    o.storage = r.element_type("store", dtype::bf16);
+    r.finish(0);
+    try {
+      o.validate();
+    } catch (const kvc::error& e) {
+      detail::fail("policy spec '", spec.text, "': ", e.what());
+    }
+    return o;
+  }
+
+  /// Checks the options that do not depend on the layer shape; throws naming the option.
+  void validate() const {
+    quant::check_bits(key_bits, "k (key bits)");
+    quant::check_bits(value_bits, "v (value bits)");
+    detail::require(group >= 8 && group % 8 == 0, "group must be a positive multiple of 8, got ", group);
+    detail::require(residual >= group && residual % group == 0, "residual (", residual,
+                    ") must be >= group (", group, ") and a multiple of it");
+  }
+};
+
+/// KIVI-style quantized KV of one layer; residual window and sinks stored as T (float, bf16,
+/// f16). Everything is device-resident; footprint() counts the block chunks as allocated
+/// (codes + f16 scales and mins + the unused tail of the last chunk; the scales and mins of the
+/// blocks held are also reported in metadata_bytes), the residual ring (allocated at R + G
+/// tokens) and the sink buffer.
+template <class T>
+class quantized_cache {
+ public:
+  explicit quantized_cache(const layer_shape& shape, const quant_options& options = {})
+      : shape_((shape.validate(), shape)), options_(options),
+        layout_{options.key_bits, options.value_bits, options.group, std::size_t(shape.head_dim),
+                std::size_t(shape.kv_heads)} {
+    options_.validate();
+    layout_.validate();
+    detail::require(!options_.rotate || quant::is_power_of_two(std::size_t(shape.head_dim)),
+                    "rotate=1 needs a power-of-two head_dim, got ", shape.head_dim);
+  }
+
+  // Move-only: the kernel's chunk pointer table points into the owned chunks.
+  quantized_cache(quantized_cache&&) noexcept = default;
+  quantized_cache& operator=(quantized_cache&&) noexcept = default;
+  quantized_cache(const quantized_cache&) = delete;
+  quantized_cache& operator=(const quantized_cache&) = delete;
+
+  const layer_shape& shape() const { return shape_; }
+  const quant_options& options() const { return options_; }
+  const quant::block_layout& layout() const { return layout_; }
+  std::size_t size() const { return sink_n_ + blocks_ * options_.group + ring_n_; }
+
+  /// Quantized blocks are allocated in chunks of about this many tokens (at least one block),
+  /// [kv_heads][blocks per chunk][head slice], so each head's data streams; the unused part of
+  /// the last chunk is capacity slack, counted in footprint().
+  static constexpr std::size_t chunk_tokens = 1024;
+  std::size_t blocks_per_chunk() const { return std::max<std::size_t>(1, chunk_tokens / options_.group); }
+
+  void append(const dyn_view3& k, const dyn_view3& v) {
+    detail::check_kv(shape_, k, v);
+    store(k, v);
+  }
+
+  void append_and_attend(const dyn_view3& q, const dyn_view3& k, const dyn_view3& v,
+                         const tensor_view<float, 3>& out) {
+    detail::attention_step(shape_, q, k, v, out, [&](const float* qs, std::size_t n, softmax_state& st) {
+      if (blocks_ > 0) {
+        const float* qq = qs;
+        if (options_.rotate) {
+          const std::size_t D = std::size_t(shape_.head_dim), rows = n * std::size_t(shape_.q_heads);
+          rotated_q_.assign(qs, qs + rows * D);
+          for (std::size_t r = 0; r < rows; ++r) quant::hadamard_rotate(&rotated_q_[r * D], D);
+          qq = rotated_q_.data();
+        }
+        quant::attend_quantized(qq, n, shape_, blocks(), st);
+      }
+      const auto segs = exact_segments();
+      if (!segs.empty()) attend_dense<T>(qs, n, shape_, std::span<const kv_segment<T>>(segs), all_visible, st);
+    });
+    store(k, v);
+  }
+
+  memory_footprint footprint() const {
+    const std::size_t D = std::size_t(shape_.head_dim), H = std::size_t(shape_.kv_heads);
+    std::size_t device = chunks_.size() * blocks_per_chunk() * layout_.block_bytes();
+    if (!k_ring_.empty()) device += 2 * H * ring_capacity() * D * sizeof(T);
+    if (!k_sink_.empty()) device += 2 * H * options_.sinks * D * sizeof(T);
+    return {device, 0, blocks_ * layout_.metadata_bytes()};
+  }
+  transfer_traffic traffic() const { return {}; }
+  void clear() {
+    // swap with empty containers so the memory is released, not just the size reset
+    std::vector<std::vector<std::uint8_t>>().swap(chunks_);
+    std::vector<const std::uint8_t*>().swap(chunk_ptrs_);
+    blocks_ = 0;
+    for (auto* buf : {&k_ring_, &v_ring_, &k_sink_, &v_sink_}) std::vector<T>().swap(*buf);
+    sink_n_ = ring_head_ = ring_n_ = 0;
+  }
+
+  // ---- read access for diagnostics and tests -------------------------------------------------
+  std::size_t sink_tokens() const { return sink_n_; }
+  std::size_t quantized_tokens() const { return blocks_ * options_.group; }
+  std::size_t residual_tokens() const { return ring_n_; }
+  /// The quantized blocks; block b holds positions sink_tokens() + [b G, (b + 1) G).
+  quant::block_span blocks() const { return {&layout_, chunk_ptrs_.data(), blocks_per_chunk(), blocks_}; }
+  /// Sinks and residual window as segments (positions as stored).
+  std::vector<kv_segment<T>> exact_segments() const {
+    std::vector<kv_segment<T>> segs;
+    const std::ptrdiff_t D = shape_.head_dim;
+    if (sink_n_ > 0)
+      segs.push_back({{k_sink_.data(), D, std::ptrdiff_t(options_.sinks) * D},
+                      {v_sink_.data(), D, std::ptrdiff_t(options_.sinks) * D}, 0, sink_n_});
+    const std::size_t C = ring_capacity(), first = ring_head_;
+    const std::size_t n1 = std::min(ring_n_, C - first), start = sink_n_ + quantized_tokens();
+    const std::ptrdiff_t hs = std::ptrdiff_t(C) * D;
+    if (n1 > 0)
+      segs.push_back({{k_ring_.data() + first * D, D, hs}, {v_ring_.data() + first * D, D, hs}, start, n1});
+    if (ring_n_ > n1)
+      segs.push_back({{k_ring_.data(), D, hs}, {v_ring_.data(), D, hs}, start + n1, ring_n_ - n1});
+    return segs;
+  }
+  /// Bytes held by the actual containers (capacities), for checking footprint().
+  std::size_t allocated_bytes() const {
+    std::size_t b = 0;
+    for (const auto& chunk : chunks_) b += chunk.capacity();
+    b += (k_ring_.capacity() + v_ring_.capacity() + k_sink_.capacity() + v_sink_.capacity()) * sizeof(T);
+    return b;
+  }
+
+ private:
+  std::size_t ring_capacity() const { return options_.residual + options_.group; }
+
+  void allocate() {
+    const std::size_t D = std::size_t(shape_.head_dim), H = std::size_t(shape_.kv_heads);
+    if (k_ring_.empty()) {
+      k_ring_.resize(H * ring_capacity() * D);
+      v_ring_.resize(H * ring_capacity() * D);
+    }
+    if (options_.sinks > 0 && k_sink_.empty()) {
+      k_sink_.resize(H * options_.sinks * D);
+      v_sink_.resize(H * options_.sinks * D);
+    }
+  }
+
+  // k, v [n, kv_heads, head_dim]: sinks first, then the residual ring, flushing blocks of G.
+  void store(const dyn_view3& k, const dyn_view3& v) {
+    const std::size_t n = k.extent(0);
+    if (n == 0) return;
+    allocate();
+    const std::size_t D = std::size_t(shape_.head_dim), H = std::size_t(shape_.kv_heads);
+    visit_dtype(k.type, [&](auto tag) {
+      using S = decltype(tag);
+      const auto kt = k.as<S>();
+      const auto vt = v.as<S>();
+      std::vector<float> tmp(D);
+      for (std::size_t i = 0; i < n; ++i) {
+        T* kd;
+        T* vd;
+        std::size_t head_stride;
+        if (sink_n_ < options_.sinks) {
+          kd = k_sink_.data() + sink_n_ * D;
+          vd = v_sink_.data() + sink_n_ * D;
+          head_stride = options_.sinks * D;
+          ++sink_n_;
+        } else {
+          const std::size_t slot = (ring_head_ + ring_n_) % ring_capacity();
+          kd = k_ring_.data() + slot * D;
+          vd = v_ring_.data() + slot * D;
+          head_stride = ring_capacity() * D;
+          ++ring_n_;
+        }
+        for (std::size_t h = 0; h < H; ++h) {
+          copy_row(kt.row(i, h), kd + h * head_stride, tmp.data(), D);
+          copy_row(vt.row(i, h), vd + h * head_stride, tmp.data(), D);
+        }
+        if (ring_n_ == ring_capacity()) flush_block();
+      }
+    });
+  }
+
+  template <class S>
+  static void copy_row(const S* src, T* dst, float* tmp, std::size_t dim) {
+    if constexpr (std::is_same_v<S, T>) {
+      std::copy(src, src + dim, dst);
+    } else {
+      detail::to_f32_row(src, tmp, dim);
+      detail::from_f32_row(tmp, dst, dim);
+    }
+  }
+
+  // Quantizes the G oldest residual tokens (contiguous ring slots) into a new block.
+  void flush_block() {
+    const std::size_t D = std::size_t(shape_.head_dim), H = std::size_t(shape_.kv_heads), G = options_.group;
+    const std::size_t C = ring_capacity();
+    if (blocks_ == chunks_.size() * blocks_per_chunk()) {
+      chunks_.emplace_back(H * blocks_per_chunk() * layout_.head_bytes());
+      chunk_ptrs_.push_back(chunks_.back().data());
+    }
+    const quant::block_span span = blocks();
+    const std::size_t b = blocks_;
+#pragma omp parallel for schedule(static) if (H > 1)
+    for (std::size_t h = 0; h < H; ++h) {
+      thread_local std::vector<float> tile;
+      tile.resize(G * D);
+      const T* kr = k_ring_.data() + (h * C + ring_head_) * D;
+      detail::to_f32_row(kr, tile.data(), G * D);
+      if (options_.rotate)
+        for (std::size_t t = 0; t < G; ++t) quant::hadamard_rotate(&tile[t * D], D);
+      std::uint8_t* slice = const_cast<std::uint8_t*>(span.slice(b, h));  // owned by chunks_
+      quant::encode_key_block(tile.data(), layout_, slice + layout_.key_codes_off(),
+                              reinterpret_cast<f16*>(slice + layout_.key_scales_off()),
+                              reinterpret_cast<f16*>(slice + layout_.key_mins_off()));
+      const T* vr = v_ring_.data() + (h * C + ring_head_) * D;
+      detail::to_f32_row(vr, tile.data(), G * D);
+      quant::encode_value_rows(tile.data(), G, layout_, slice + layout_.value_codes_off(),
+                               reinterpret_cast<f16*>(slice + layout_.value_scales_off()),
+                               reinterpret_cast<f16*>(slice + layout_.value_mins_off()));
+    }
+    ++blocks_;
+    ring_head_ = (ring_head_ + G) % C;
+    ring_n_ -= G;
+  }
+
+  layer_shape shape_;
+  quant_options options_;
+  quant::block_layout layout_;
+  std::vector<std::vector<std::uint8_t>> chunks_;  // each [kv_heads, blocks_per_chunk(), head_bytes]
+  std::vector<const std::uint8_t*> chunk_ptrs_;    // chunks_[i].data(), the kernel's view
+  std::size_t blocks_ = 0;                         // blocks held
+  std::vector<T> k_ring_, v_ring_;                 // [kv_heads, R + G, head_dim], ring of recent tokens
+  std::vector<T> k_sink_, v_sink_;                 // [kv_heads, sinks, head_dim]
+  std::size_t sink_n_ = 0, ring_head_ = 0, ring_n_ = 0;
+  std::vector<float> rotated_q_;                   // [n, q_heads, head_dim] scratch
+};
+
+static_assert(layer_cache_policy<quantized_cache<float>>);
+static_assert(layer_cache_policy<quantized_cache<bf16>>);
+static_assert(layer_cache_policy<quantized_cache<f16>>);
+
+}  // namespace kvc
