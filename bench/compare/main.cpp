@@ -10,6 +10,8 @@
 
 #include "compare/report.hpp"
 #include "compare/run_compare.hpp"
+#include "compare/svg_plot.hpp"
+#include "compare/trace_compare.hpp"
 #include "kvc/core/error.hpp"
 #include "kvc/policy/registry.hpp"
 
@@ -32,7 +34,7 @@ int main(int argc, char** argv) {
   auto* compare = app.add_subcommand("compare", "run policies on one synthetic workload");
   kvc::bench::compare_options o;
   std::string policies = "full:bf16,full:f16,full:f32";
-  std::string format = "table", output;
+  std::string format = "table", output, plot, trace;
   int threads = 0;
   compare->add_option("--policies", policies, "policy specs, e.g. full:bf16,quant:k=2,v=2")->capture_default_str();
   compare->add_option("--context", o.context, "tokens in the cache before decoding")->capture_default_str()->check(CLI::Range(1, 1 << 22));
@@ -42,15 +44,48 @@ int main(int argc, char** argv) {
   compare->add_option("--kv-heads", o.shape.kv_heads)->capture_default_str();
   compare->add_option("--head-dim", o.shape.head_dim)->capture_default_str();
   compare->add_flag("--dense", o.dense, "spread attention (no sinks or heavy hitters)");
+  compare->add_option("--layers", o.layers, "layers of the synthetic model (bytes summed over layers)")
+      ->capture_default_str()->check(CLI::Range(1, 1024));
+  compare->add_option("--dense-layers", o.dense_layers, "layers generated dense, e.g. 0,1 (the rest sparse)")
+      ->delimiter(',');
+  compare->add_flag("--prefetch-hints", o.prefetch_hints, "give each layer its true next query via prefetch_hint first");
+  compare->add_option("--heavy-strength", o.heavy_strength, "heavy-hitter strength of sparse layers")->capture_default_str();
+  compare->add_option("--heavy-fraction", o.heavy_fraction, "share of heavy-hitter tokens in sparse layers")
+      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
   compare->add_option("--threads", threads, "OpenMP threads (0: all)");
   compare->add_option("--format", format, "table, json or csv")->check(CLI::IsMember({"table", "json", "csv"}))->capture_default_str();
   compare->add_option("-o,--output", output, "write to this file instead of stdout");
+  compare->add_option("--trace", trace, "replay this KV trace (kvc-qwen3 --dump-kv) instead of the synthetic "
+                     "workload: the last --steps tokens of every layer are decoded");
+  compare->add_option("--plot", plot, "also write an SVG plot of compression ratio vs attention error");
   CLI11_PARSE(app, argc, argv);
 
   try {
     if (threads > 0) omp_set_num_threads(threads);
     o.shape.validate();
     o.policies = kvc::split_policy_list(policies);
+    if (!trace.empty()) {  // recorded q/k/v (bench/compare/trace_compare)
+      const auto t = kvc::io::read_kv_trace(trace);
+      auto tr = kvc::bench::run_trace_compare(t, o.policies, o.steps, show_progress);
+      std::ofstream tf;
+      if (!output.empty()) {
+        tf.open(output);
+        if (!tf) throw kvc::error("cannot write '" + output + "'");
+      }
+      std::ostream& tos = output.empty() ? std::cout : tf;
+      if (format == "json") kvc::bench::write_trace_json(tos, tr);
+      else if (format == "csv") kvc::bench::write_trace_csv(tos, tr);
+      else kvc::bench::write_trace_table(tos, tr);
+      if (!plot.empty()) {
+        std::vector<kvc::bench::plot_point> points;
+        for (const auto& r : tr) points.push_back({r.overall.policy, r.overall.compression_ratio, r.overall.attn_rel_error});
+        kvc::bench::plot_options po;
+        po.title = "kvc-bench compare: trace " + trace;
+        po.y_label = "attention output relative error vs f64 (log)";
+        kvc::bench::write_svg_scatter(plot, points, po);
+      }
+      return 0;
+    }
     const auto results = kvc::bench::run_compare(o, show_progress);
     std::ofstream file;
     if (!output.empty()) {
@@ -61,6 +96,14 @@ int main(int argc, char** argv) {
     if (format == "json") kvc::bench::write_json(os, results);
     else if (format == "csv") kvc::bench::write_csv(os, results);
     else kvc::bench::write_table(os, results);
+    if (!plot.empty()) {
+      std::vector<kvc::bench::plot_point> points;
+      for (const auto& r : results) points.push_back({r.policy, r.compression_ratio, r.attn_rel_error});
+      kvc::bench::plot_options po;
+      po.title = "kvc-bench compare: context " + std::to_string(o.context);
+      po.y_label = "attention output relative error vs f64 (log)";
+      kvc::bench::write_svg_scatter(plot, points, po);
+    }
   } catch (const kvc::error& e) {
     std::cerr << "kvc-bench: " << e.what() << '\n';
     return 2;

@@ -1,13 +1,17 @@
-// kvc-bench compare: every policy on the same synthetic layer, against the f64 oracle.
+// kvc-bench compare: every policy on the same synthetic layer (or model of layers), against the f64 oracle.
 #include "compare/run_compare.hpp"
 
 #include <algorithm>
+#include <array>
+#include <memory>
+#include <string>
 #include <chrono>
 #include <cmath>
 #include <vector>
 
 #include "kvc/attention/reference.hpp"
 #include "kvc/cache.hpp"
+#include "kvc/policy/tailorkv.hpp"
 #include "workload/read_bandwidth.hpp"
 #include "workload/synthetic.hpp"
 
@@ -47,82 +51,140 @@ std::vector<double> exact_probabilities(const synthetic_layer& w, std::size_t s)
   return p;
 }
 
+/// One generated dataset (a layer kind) with its f64 oracle outputs and, on demand, probabilities.
+struct layer_data {
+  synthetic_layer w;
+  std::vector<std::vector<double>> exact;          // [steps][q_heads · head_dim]
+  std::vector<std::vector<double>> probabilities;  // [steps][q_heads · tokens], filled lazily
+};
+
+/// "quant:0 sparse:1-35": the policy names the layers of a tailorkv:calibrate cache chose.
+std::string chosen_plan(kv_cache& cache) {
+  std::string text;
+  std::string run_name;
+  int run_first = -1;
+  const auto close_run = [&](int last) {
+    if (run_first < 0) return;
+    if (!text.empty()) text += ' ';
+    text += run_name;
+    text += ':';
+    text += std::to_string(run_first);
+    if (last > run_first) {
+      text += '-';
+      text += std::to_string(last);
+    }
+  };
+  for (int l = 0; l < cache.layers(); ++l) {
+    const auto* t = cache.policy_as<tailorkv_cache>(l);
+    if (!t || !t->calibrated()) return {};
+    const std::string name = t->chosen_spec().substr(0, t->chosen_spec().find(':'));
+    if (name != run_name || run_first < 0) {
+      close_run(l - 1);
+      run_name = name;
+      run_first = l;
+    }
+  }
+  close_run(cache.layers() - 1);
+  return text;
+}
+
 }  // namespace
 
 std::vector<policy_result> run_compare(const compare_options& o, const progress_fn& progress) {
-  synthetic_options so;
-  so.shape = o.shape;
-  so.context = o.context;
-  so.steps = o.steps;
-  so.seed = o.seed;
-  so.dense = o.dense;
-  progress("generating workload", 0, 1);
-  const synthetic_layer w = make_synthetic_layer(so);
+  detail::require(o.layers >= 1, "--layers must be >= 1, got ", o.layers);
+  const std::size_t num_layers = std::size_t(o.layers);
+  std::vector<int> kind(num_layers, o.dense ? 1 : 0);  // per layer: 0 sparse dataset, 1 dense
+  for (int l : o.dense_layers) {
+    detail::require(l >= 0 && l < o.layers, "--dense-layers: layer ", l, " out of range [0, ", o.layers, ")");
+    kind[std::size_t(l)] = 1;
+  }
   const std::size_t hq = o.shape.q_heads, hk = o.shape.kv_heads, d = o.shape.head_dim;
+
+  std::array<std::unique_ptr<layer_data>, 2> data;  // [sparse, dense], only the kinds in use
+  for (int k = 0; k < 2; ++k) {
+    if (std::find(kind.begin(), kind.end(), k) == kind.end()) continue;
+    synthetic_options so;
+    so.shape = o.shape;
+    so.context = o.context;
+    so.steps = o.steps;
+    so.seed = o.seed + std::uint64_t(num_layers > 1 && k == 1);  // one layer: the seed as given
+    so.dense = k == 1;
+    so.heavy_strength = o.heavy_strength;
+    so.heavy_fraction = o.heavy_fraction;
+    progress(k ? "generating dense workload" : "generating workload", 0, 1);
+    data[std::size_t(k)] = std::make_unique<layer_data>(layer_data{make_synthetic_layer(so), {}, {}});
+  }
 
   progress("measuring read bandwidth", 0, 1);
   const double read_bw = measure_read_bandwidth(o.read_bw_bytes);
 
-  // The f64 oracle, once per step, shared by every policy.
-  std::vector<std::vector<double>> exact(o.steps);
-  std::size_t done = 0;
+  // The f64 oracle, once per step and dataset, shared by every policy.
+  for (auto& ld : data) {
+    if (!ld) continue;
+    const synthetic_layer& w = ld->w;
+    ld->exact.resize(o.steps);
+    std::size_t done = 0;
 #pragma omp parallel for schedule(dynamic, 1)
-  for (std::size_t s = 0; s < o.steps; ++s) {
-    exact[s] = attention_reference(rows(w.queries, s, 1, hq, d), rows(w.keys, 0, o.context + s + 1, hk, d),
-                                   rows(w.values, 0, o.context + s + 1, hk, d), o.shape, o.context + s);
+    for (std::size_t s = 0; s < o.steps; ++s) {
+      ld->exact[s] = attention_reference(rows(w.queries, s, 1, hq, d), rows(w.keys, 0, o.context + s + 1, hk, d),
+                                         rows(w.values, 0, o.context + s + 1, hk, d), o.shape, o.context + s);
 #pragma omp critical
-    progress("f64 reference", ++done, o.steps);
+      progress("f64 reference", ++done, o.steps);
+    }
   }
-  std::vector<std::vector<double>> probabilities;  // computed when a sparse policy needs them
 
   std::vector<policy_result> results;
-  const double bf16_bytes_per_token = 2.0 * double(hk * d) * 2.0;
+  const double bf16_bytes_per_token = 2.0 * double(hk * d) * 2.0 * double(num_layers);
   for (const auto& spec : o.policies) {
-    kv_cache cache(spec, 1, o.shape);
-    constexpr std::size_t chunk = 4096;
-    for (std::size_t t = 0; t < o.context; t += chunk) {
-      const std::size_t n = std::min(chunk, o.context - t);
-      cache.append(0, rows(w.keys, t, n, hk, d), rows(w.values, t, n, hk, d));
-      progress(spec + ": loading context", t + n, o.context);
-    }
-    std::vector<double> times;
-    double err2 = 0, ref2 = 0, recall_sum = 0, read_bytes = 0, h2d_bytes = 0;
+    kv_cache cache(spec, o.layers, o.shape);
+    // Layer by layer: load the context, then run every decode step. Layers are independent, so
+    // this equals step-major order, and only one layer's context is ever staged (tailorkv).
+    std::vector<double> times(o.steps, 0.0);  // per step, summed over layers
+    double err2 = 0, ref2 = 0, recall_sum = 0, h2d_bytes = 0;
     std::size_t recall_count = 0;
     std::vector<float> out(hq * d);
     std::vector<std::size_t> attended;
-    for (std::size_t s = 0; s < o.steps; ++s) {
-      const std::size_t pos = o.context + s;
-      const auto before = cache.traffic();
-      const auto t0 = clock_type::now();
-      cache.append_and_attend(0, rows(w.queries, s, 1, hq, d), rows(w.keys, pos, 1, hk, d),
-                              rows(w.values, pos, 1, hk, d), tensor_view<float, 3>(out.data(), {1, hq, d}));
-      times.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
-      const double h2d = double(cache.traffic().host_to_device - before.host_to_device);
-      h2d_bytes += h2d;
-      read_bytes += double(cache.footprint().device_bytes) + h2d;
-      for (std::size_t i = 0; i < out.size(); ++i) {
-        const double diff = double(out[i]) - exact[s][i];
-        err2 += diff * diff;
-        ref2 += exact[s][i] * exact[s][i];
+    constexpr std::size_t chunk = 4096;
+    for (std::size_t l = 0; l < num_layers; ++l) {
+      layer_data& ld = *data[std::size_t(kind[l])];
+      const synthetic_layer& w = ld.w;
+      for (std::size_t t = 0; t < o.context; t += chunk) {
+        const std::size_t n = std::min(chunk, o.context - t);
+        cache.append(int(l), rows(w.keys, t, n, hk, d), rows(w.values, t, n, hk, d));
       }
-      // Recall of exact attention mass, for policies that attend a subset.
-      for (std::size_t kh = 0; kh < hk; ++kh) {
-        if (!cache.attended_positions(0, kh, attended)) break;
-        if (probabilities.empty()) {
-          progress("exact probabilities", 0, o.steps);
-          for (std::size_t i = 0; i < o.steps; ++i) probabilities.push_back(exact_probabilities(w, i));
+      for (std::size_t s = 0; s < o.steps; ++s) {
+        const std::size_t pos = o.context + s;
+        const auto before = cache.traffic(int(l));
+        const auto t0 = clock_type::now();
+        if (o.prefetch_hints) cache.prefetch_hint(int(l), rows(w.queries, s, 1, hq, d));
+        cache.append_and_attend(int(l), rows(w.queries, s, 1, hq, d), rows(w.keys, pos, 1, hk, d),
+                                rows(w.values, pos, 1, hk, d), tensor_view<float, 3>(out.data(), {1, hq, d}));
+        times[s] += std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
+        h2d_bytes += double(cache.traffic(int(l)).host_to_device - before.host_to_device);
+        for (std::size_t i = 0; i < out.size(); ++i) {
+          const double diff = double(out[i]) - ld.exact[s][i];
+          err2 += diff * diff;
+          ref2 += ld.exact[s][i] * ld.exact[s][i];
         }
-        const std::size_t keys = pos + 1;
-        for (std::size_t g = 0; g < hq / hk; ++g) {
-          const double* p = &probabilities[s][(kh * (hq / hk) + g) * keys];
-          double mass = p[pos];  // the new token is always attended
-          for (std::size_t t : attended)
-            if (t < pos) mass += p[t];
-          recall_sum += mass;
-          ++recall_count;
+        // Recall of exact attention mass, for policies that attend a subset.
+        for (std::size_t kh = 0; kh < hk; ++kh) {
+          if (!cache.attended_positions(int(l), kh, attended)) break;
+          if (ld.probabilities.empty()) {
+            progress("exact probabilities", 0, o.steps);
+            for (std::size_t i = 0; i < o.steps; ++i) ld.probabilities.push_back(exact_probabilities(w, i));
+          }
+          const std::size_t keys = pos + 1;
+          for (std::size_t g = 0; g < hq / hk; ++g) {
+            const double* p = &ld.probabilities[s][(kh * (hq / hk) + g) * keys];
+            double mass = p[pos];  // the new token is always attended
+            for (std::size_t t : attended)
+              if (t < pos) mass += p[t];
+            recall_sum += mass;
+            ++recall_count;
+          }
         }
       }
-      progress(spec + ": decoding", s + 1, o.steps);
+      progress(spec + ": layers", l + 1, num_layers);
     }
     std::nth_element(times.begin(), times.begin() + long(times.size() / 2), times.end());
     const double median_us = times[times.size() / 2];
@@ -130,6 +192,7 @@ std::vector<policy_result> run_compare(const compare_options& o, const progress_
     const double tokens = double(cache.size(0));
     policy_result r;
     r.policy = spec;
+    if (const std::string plan = chosen_plan(cache); !plan.empty()) r.policy += " [" + plan + "]";
     r.context = o.context;
     r.device_bytes_per_token = double(fp.device_bytes) / tokens;
     r.host_bytes_per_token = double(fp.host_bytes) / tokens;
@@ -138,7 +201,7 @@ std::vector<policy_result> run_compare(const compare_options& o, const progress_
     r.attn_rel_error = std::sqrt(err2 / ref2);
     r.mass_recall = recall_count ? recall_sum / double(recall_count) : -1.0;
     r.decode_us_per_token = median_us;
-    r.bytes_read_per_step = read_bytes / double(o.steps);
+    r.bytes_read_per_step = double(fp.device_bytes) + h2d_bytes / double(o.steps);
     r.h2d_bytes_per_step = h2d_bytes / double(o.steps);
     r.achieved_gbps = r.bytes_read_per_step / (median_us * 1e-6) / 1e9;
     r.read_bw_gbps = read_bw;

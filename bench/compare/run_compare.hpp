@@ -19,13 +19,25 @@ struct compare_options {
   std::size_t steps = 16;
   std::uint64_t seed = 1;
   bool dense = false;             // synthetic layer with spread attention
+  /// Layers of the synthetic model. With more than one, layers listed in `dense_layers` get the
+  /// dense dataset and the rest the sparse one; layers of one kind share one generated dataset
+  /// (so memory and generation time stay those of two layers at most). Bytes are summed over
+  /// layers; errors and recall are taken over every layer's outputs.
+  int layers = 1;
+  std::vector<int> dense_layers;  // e.g. {0, 1}; all layers when `dense` is set
+  float heavy_strength = 2.0f;    // synthetic_options::heavy_strength of the sparse dataset
+  float heavy_fraction = 0.01f;   // synthetic_options::heavy_fraction of the sparse dataset
+  /// Before each decode step, hand each layer the step's true query via prefetch_hint (an ideal
+  /// next-layer query prediction); its traffic and time count toward the step.
+  bool prefetch_hints = false;
   std::vector<std::string> policies{"full:bf16"};
   std::size_t read_bw_bytes = std::size_t(1) << 30;
 };
 
-/// One row of the comparison. Bytes per token are footprint bytes ÷ tokens held after the run.
+/// One row of the comparison. Bytes per token are footprint bytes (summed over layers) ÷ tokens
+/// held per layer after the run.
 struct policy_result {
-  std::string policy;
+  std::string policy;              // the spec, plus the chosen per-layer plan for tailorkv:calibrate
   std::size_t context = 0;
   double device_bytes_per_token = 0;
   double host_bytes_per_token = 0;

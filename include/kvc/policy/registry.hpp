@@ -11,11 +11,12 @@
 #include "kvc/policy/quantized.hpp"
 #include "kvc/policy/sparse_offload.hpp"
 #include "kvc/policy/spec.hpp"
+#include "kvc/policy/tailorkv.hpp"
 
 namespace kvc {
 
 /// Policy names understood by make_layer_cache, for error messages and help texts.
-inline constexpr std::string_view known_policies = "full, quant, sparse";
+inline constexpr std::string_view known_policies = "full, sparse, quant, tailorkv";
 
 /// Splits a list of specs written with commas ("full:bf16,quant:k=2,v=2") into specs: an item
 /// whose name (before ':') is a known policy starts a new spec; other items (`v=2`, `rotate`)
@@ -81,6 +82,7 @@ inline std::unique_ptr<detail::any_layer_cache> make_layer_cache(std::string_vie
       detail::fail("policy spec '", spec.text, "': ", e.what());
     }
   }
+  if (spec.name == "tailorkv") return detail::erase(tailorkv_cache(shape, tailorkv_options::from_spec(spec)), spec.text);
   detail::fail("policy spec '", spec_text, "': unknown policy '", spec.name, "' (known: ",
                known_policies, ")");
 }

@@ -1,0 +1,220 @@
+// Trace replay: every policy on every layer of recorded q/k/v, against the f64 oracle.
+#include "compare/trace_compare.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iomanip>
+
+#include <nlohmann/json.hpp>
+
+#include "compare/report.hpp"
+#include "kvc/attention/reference.hpp"
+#include "kvc/cache.hpp"
+#include "workload/read_bandwidth.hpp"
+
+namespace kvc::bench {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+tensor_view<const float, 3> rows(const std::vector<float>& x, std::size_t first, std::size_t n, std::size_t heads,
+                                 std::size_t dim) {
+  return {x.data() + first * heads * dim, {n, heads, dim}};
+}
+
+/// Exact softmax probabilities of query row `pos` over keys [0, pos] for every q head // [hq, pos + 1]
+std::vector<double> exact_probabilities(const io::kv_trace& t, int layer, std::size_t pos) {
+  const auto& sh = t.shape;
+  const std::size_t hq = sh.q_heads, hk = sh.kv_heads, d = sh.head_dim, group = hq / hk, keys = pos + 1;
+  const auto& Q = t.q[std::size_t(layer)];
+  const auto& K = t.k[std::size_t(layer)];
+  const double scale = double(sh.softmax_scale());
+  std::vector<double> p(hq * keys);
+  for (std::size_t h = 0; h < hq; ++h) {
+    const float* q = &Q[(pos * hq + h) * d];
+    double* ph = &p[h * keys];
+    double mx = -INFINITY, sum = 0;
+    for (std::size_t j = 0; j < keys; ++j) {
+      const float* k = &K[(j * hk + h / group) * d];
+      double dot = 0;
+      for (std::size_t c = 0; c < d; ++c) dot += double(q[c]) * double(k[c]);
+      mx = std::max(mx, ph[j] = dot * scale);
+    }
+    for (std::size_t j = 0; j < keys; ++j) sum += (ph[j] = std::exp(ph[j] - mx));
+    for (std::size_t j = 0; j < keys; ++j) ph[j] /= sum;
+  }
+  return p;
+}
+
+std::string sci(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2e", x);
+  return buf;
+}
+
+}  // namespace
+
+std::vector<trace_result> run_trace_compare(const io::kv_trace& t, const std::vector<std::string>& policies,
+                                            std::size_t steps, const progress_fn& progress) {
+  t.validate();
+  detail::require(steps >= 1 && steps < t.tokens, "trace replay: --steps (", steps, ") must be in [1, ", t.tokens,
+                  ") for a trace of ", t.tokens, " tokens");
+  const auto& sh = t.shape;
+  const std::size_t hq = sh.q_heads, hk = sh.kv_heads, d = sh.head_dim, L = std::size_t(t.layers());
+  const std::size_t context = t.tokens - steps;
+  progress("f64 reference", 0, L);
+  std::vector<std::vector<std::vector<double>>> exact(L, std::vector<std::vector<double>>(steps));
+  for (std::size_t l = 0; l < L; ++l) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (std::size_t s = 0; s < steps; ++s) {
+      const std::size_t pos = context + s;
+      exact[l][s] = attention_reference(rows(t.q[l], pos, 1, hq, d), rows(t.k[l], 0, pos + 1, hk, d),
+                                        rows(t.v[l], 0, pos + 1, hk, d), sh, pos);
+    }
+    progress("f64 reference", l + 1, L);
+  }
+  const double bf16_bytes_per_token = 2.0 * double(hk * d) * 2.0 * double(L);
+  progress("measuring read bandwidth", 0, 1);
+  const double read_bw = measure_read_bandwidth(std::size_t(1) << 30);
+  std::vector<trace_result> results;
+  for (const auto& spec : policies) {
+    trace_result tr;
+    kv_cache cache(spec, int(L), sh);
+    double err2_all = 0, ref2_all = 0, recall_all = 0, read_bytes = 0, h2d_bytes = 0;
+    std::size_t recall_n_all = 0;
+    std::vector<double> step_us(steps, 0.0);
+    std::vector<float> out(hq * d);
+    std::vector<std::size_t> attended;
+    for (std::size_t l = 0; l < L; ++l) {
+      constexpr std::size_t chunk = 4096;
+      for (std::size_t p = 0; p < context; p += chunk) {
+        const std::size_t n = std::min(chunk, context - p);
+        cache.append(int(l), rows(t.k[l], p, n, hk, d), rows(t.v[l], p, n, hk, d));
+      }
+      double err2 = 0, ref2 = 0, recall = 0;
+      std::size_t recall_n = 0;
+      for (std::size_t s = 0; s < steps; ++s) {
+        const std::size_t pos = context + s;
+        const auto before = cache.traffic(int(l));
+        const auto t0 = clock_type::now();
+        cache.append_and_attend(int(l), rows(t.q[l], pos, 1, hq, d), rows(t.k[l], pos, 1, hk, d),
+                                rows(t.v[l], pos, 1, hk, d), tensor_view<float, 3>(out.data(), {1, hq, d}));
+        step_us[s] += std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
+        const double h2d = double(cache.traffic(int(l)).host_to_device - before.host_to_device);
+        h2d_bytes += h2d;
+        read_bytes += double(cache.footprint(int(l)).device_bytes) + h2d;
+        for (std::size_t i = 0; i < out.size(); ++i) {
+          const double diff = double(out[i]) - exact[l][s][i];
+          err2 += diff * diff;
+          ref2 += exact[l][s][i] * exact[l][s][i];
+        }
+        std::vector<double> prob;
+        for (std::size_t kh = 0; kh < hk; ++kh) {
+          if (!cache.attended_positions(int(l), kh, attended)) break;
+          if (prob.empty()) prob = exact_probabilities(t, int(l), pos);
+          for (std::size_t g = 0; g < hq / hk; ++g) {
+            const double* p = &prob[(kh * (hq / hk) + g) * (pos + 1)];
+            double mass = p[pos];
+            for (std::size_t j : attended)
+              if (j < pos) mass += p[j];
+            recall += mass;
+            ++recall_n;
+          }
+        }
+      }
+      tr.layer_error.push_back(ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0);
+      tr.layer_recall.push_back(recall_n ? recall / double(recall_n) : -1.0);
+      err2_all += err2;
+      ref2_all += ref2;
+      recall_all += recall;
+      recall_n_all += recall_n;
+      progress(spec + ": layers", l + 1, L);
+    }
+    std::nth_element(step_us.begin(), step_us.begin() + long(steps / 2), step_us.end());
+    const auto fp = cache.footprint();
+    const double tokens = double(cache.size(0));
+    policy_result& r = tr.overall;
+    r.policy = spec;
+    r.context = context;
+    r.device_bytes_per_token = double(fp.device_bytes) / tokens;
+    r.host_bytes_per_token = double(fp.host_bytes) / tokens;
+    r.metadata_bytes_per_token = double(fp.metadata_bytes) / tokens;
+    r.compression_ratio = bf16_bytes_per_token / std::max(1e-9, r.device_bytes_per_token);
+    r.attn_rel_error = ref2_all > 0 ? std::sqrt(err2_all / ref2_all) : 0.0;
+    r.mass_recall = recall_n_all ? recall_all / double(recall_n_all) : -1.0;
+    r.decode_us_per_token = step_us[steps / 2];  // all layers of one step
+    r.bytes_read_per_step = read_bytes / double(steps);
+    r.h2d_bytes_per_step = h2d_bytes / double(steps);
+    r.achieved_gbps = r.bytes_read_per_step / (r.decode_us_per_token * 1e-6) / 1e9;
+    r.read_bw_gbps = read_bw;
+    results.push_back(std::move(tr));
+  }
+  return results;
+}
+
+void write_trace_table(std::ostream& os, const std::vector<trace_result>& results) {
+  std::vector<policy_result> overall;
+  for (const auto& r : results) overall.push_back(r.overall);
+  write_table(os, overall);
+  if (results.empty()) return;
+  os << "\nper-layer attention error (recall in parentheses for sparse policies)\n";
+  std::vector<std::size_t> width{5};
+  std::vector<std::vector<std::string>> cells;
+  for (const auto& r : results) {
+    std::vector<std::string> col;
+    for (std::size_t l = 0; l < r.layer_error.size(); ++l)
+      col.push_back(sci(r.layer_error[l]) +
+                    (r.layer_recall[l] < 0 ? "" : " (" + std::to_string(r.layer_recall[l]).substr(0, 6) + ")"));
+    std::size_t w = r.overall.policy.size();
+    for (const auto& c : col) w = std::max(w, c.size());
+    width.push_back(w);
+    cells.push_back(std::move(col));
+  }
+  os << std::left << std::setw(int(width[0])) << "layer";
+  for (std::size_t p = 0; p < results.size(); ++p) os << "  " << std::right << std::setw(int(width[p + 1])) << results[p].overall.policy;
+  os << '\n';
+  for (std::size_t l = 0; l < results[0].layer_error.size(); ++l) {
+    os << std::left << std::setw(int(width[0])) << l;
+    for (std::size_t p = 0; p < results.size(); ++p) os << "  " << std::right << std::setw(int(width[p + 1])) << cells[p][l];
+    os << '\n';
+  }
+  os << std::left;
+}
+
+void write_trace_json(std::ostream& os, const std::vector<trace_result>& results) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& r : results) {
+    const auto& o = r.overall;
+    nlohmann::json recall = nlohmann::json::array();
+    for (double x : r.layer_recall) recall.push_back(x < 0 ? nlohmann::json(nullptr) : nlohmann::json(x));
+    out.push_back({{"policy", o.policy},
+                   {"context", o.context},
+                   {"device_bytes_per_token", o.device_bytes_per_token},
+                   {"host_bytes_per_token", o.host_bytes_per_token},
+                   {"metadata_bytes_per_token", o.metadata_bytes_per_token},
+                   {"compression_ratio", o.compression_ratio},
+                   {"attn_rel_error", o.attn_rel_error},
+                   {"mass_recall", o.mass_recall < 0 ? nlohmann::json(nullptr) : nlohmann::json(o.mass_recall)},
+                   {"decode_us_per_token", o.decode_us_per_token},
+                   {"layer_attn_rel_error", r.layer_error},
+                   {"layer_mass_recall", recall}});
+  }
+  os << out.dump(2) << '\n';
+}
+
+void write_trace_csv(std::ostream& os, const std::vector<trace_result>& results) {
+  os << "policy,layer,context,compression_ratio,attn_rel_error,mass_recall\n";
+  for (const auto& r : results) {
+    const auto& o = r.overall;
+    const auto rec = [](double x) { return x < 0 ? std::string() : std::to_string(x); };
+    os << '"' << o.policy << "\",all," << o.context << ',' << o.compression_ratio << ',' << o.attn_rel_error << ','
+       << rec(o.mass_recall) << '\n';
+    for (std::size_t l = 0; l < r.layer_error.size(); ++l)
+      os << '"' << o.policy << "\"," << l << ',' << o.context << ',' << o.compression_ratio << ',' << r.layer_error[l]
+         << ',' << rec(r.layer_recall[l]) << '\n';
+  }
+}
+
+}  // namespace kvc::bench
