@@ -26,6 +26,28 @@ void show_progress(std::string_view what, std::size_t done, std::size_t total) {
   std::fflush(stderr);
 }
 
+/// Writes `write(os)` to `path`, or to stdout when `path` is empty.
+template <class Write>
+void write_output(const std::string& path, Write&& write) {
+  if (path.empty()) return write(std::cout);
+  std::ofstream file(path);
+  if (!file) throw kvc::error("cannot write '" + path + "'");
+  write(file);
+}
+
+/// The SVG plot of compression ratio vs attention error, one point per policy.
+void write_plot(const std::string& path, std::vector<kvc::bench::plot_point> points, std::string title) {
+  kvc::bench::plot_options po;
+  po.title = std::move(title);
+  po.y_label = "attention output relative error vs f64 (log)";
+  kvc::bench::write_svg_scatter(path, points, po);
+}
+
+/// Every policy kind with its usual settings: the default list of `kvc-bench compare`.
+constexpr const char* default_policies =
+    "full:bf16;full:f32;quant:k=8,v=8;quant:k=4,v=4;quant:k=2,v=2;quant:k=1,v=1;"
+    "sparse:selector=exact;sparse:selector=channels;sparse:selector=pages;tailorkv:calibrate=1";
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -33,7 +55,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   auto* compare = app.add_subcommand("compare", "run policies on one synthetic workload");
   kvc::bench::compare_options o;
-  std::string policies = "full:bf16,full:f16,full:f32";
+  std::string policies = default_policies;
   std::string format = "table", output, plot, trace;
   int threads = 0;
   compare->add_option("--policies", policies, "policy specs, e.g. full:bf16,quant:k=2,v=2")->capture_default_str();
@@ -66,43 +88,29 @@ int main(int argc, char** argv) {
     o.policies = kvc::split_policy_list(policies);
     if (!trace.empty()) {  // recorded q/k/v (bench/compare/trace_compare)
       const auto t = kvc::io::read_kv_trace(trace);
-      auto tr = kvc::bench::run_trace_compare(t, o.policies, o.steps, show_progress);
-      std::ofstream tf;
-      if (!output.empty()) {
-        tf.open(output);
-        if (!tf) throw kvc::error("cannot write '" + output + "'");
-      }
-      std::ostream& tos = output.empty() ? std::cout : tf;
-      if (format == "json") kvc::bench::write_trace_json(tos, tr);
-      else if (format == "csv") kvc::bench::write_trace_csv(tos, tr);
-      else kvc::bench::write_trace_table(tos, tr);
+      const auto tr = kvc::bench::run_trace_compare(t, o.policies, o.steps, show_progress);
+      write_output(output, [&](std::ostream& os) {
+        if (format == "json") kvc::bench::write_trace_json(os, tr);
+        else if (format == "csv") kvc::bench::write_trace_csv(os, tr);
+        else kvc::bench::write_trace_table(os, tr);
+      });
       if (!plot.empty()) {
         std::vector<kvc::bench::plot_point> points;
         for (const auto& r : tr) points.push_back({r.overall.policy, r.overall.compression_ratio, r.overall.attn_rel_error});
-        kvc::bench::plot_options po;
-        po.title = "kvc-bench compare: trace " + trace;
-        po.y_label = "attention output relative error vs f64 (log)";
-        kvc::bench::write_svg_scatter(plot, points, po);
+        write_plot(plot, std::move(points), "kvc-bench compare: trace " + trace);
       }
       return 0;
     }
     const auto results = kvc::bench::run_compare(o, show_progress);
-    std::ofstream file;
-    if (!output.empty()) {
-      file.open(output);
-      if (!file) throw kvc::error("cannot write '" + output + "'");
-    }
-    std::ostream& os = output.empty() ? std::cout : file;
-    if (format == "json") kvc::bench::write_json(os, results);
-    else if (format == "csv") kvc::bench::write_csv(os, results);
-    else kvc::bench::write_table(os, results);
+    write_output(output, [&](std::ostream& os) {
+      if (format == "json") kvc::bench::write_json(os, results);
+      else if (format == "csv") kvc::bench::write_csv(os, results);
+      else kvc::bench::write_table(os, results);
+    });
     if (!plot.empty()) {
       std::vector<kvc::bench::plot_point> points;
       for (const auto& r : results) points.push_back({r.policy, r.compression_ratio, r.attn_rel_error});
-      kvc::bench::plot_options po;
-      po.title = "kvc-bench compare: context " + std::to_string(o.context);
-      po.y_label = "attention output relative error vs f64 (log)";
-      kvc::bench::write_svg_scatter(plot, points, po);
+      write_plot(plot, std::move(points), "kvc-bench compare: context " + std::to_string(o.context));
     }
   } catch (const kvc::error& e) {
     std::cerr << "kvc-bench: " << e.what() << '\n';

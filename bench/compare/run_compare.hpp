@@ -25,8 +25,8 @@ struct compare_options {
   /// layers; errors and recall are taken over every layer's outputs.
   int layers = 1;
   std::vector<int> dense_layers;  // e.g. {0, 1}; all layers when `dense` is set
-  float heavy_strength = 2.0f;    // synthetic_options::heavy_strength of the sparse dataset
-  float heavy_fraction = 0.01f;   // synthetic_options::heavy_fraction of the sparse dataset
+  float heavy_strength = 4.0f;    // synthetic_options::heavy_strength of the sparse dataset
+  float heavy_fraction = 0.02f;   // synthetic_options::heavy_fraction of the sparse dataset
   /// Before each decode step, hand each layer the step's true query via prefetch_hint (an ideal
   /// next-layer query prediction); its traffic and time count toward the step.
   bool prefetch_hints = false;

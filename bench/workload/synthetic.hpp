@@ -38,7 +38,7 @@ struct synthetic_options {
   bool dense = false;           // spread attention (no sink, no heavy hitters)
   int outlier_channels = 6;
   float outlier_magnitude = 8.0f;
-  float heavy_fraction = 0.01f;
+  float heavy_fraction = 0.02f;
   float heavy_strength = 4.0f;   // heavy-hitter key component along u (× sqrt(head_dim) / 4)
   float sink_strength = 3.0f;
   float query_strength = 2.0f;

@@ -165,7 +165,11 @@ const column columns[] = {
     {"KL mean", [](const eval_result& r) { return sci(r.kl_mean); }},
     {"KL p99", [](const eval_result& r) { return sci(r.kl_p99); }},
     {"PPL", [](const eval_result& r) { return fixed(r.ppl, 3); }},
-    {"dPPL", [](const eval_result& r) { return (r.delta_ppl >= 0 ? "+" : "") + fixed(r.delta_ppl, 4); }},
+    {"dPPL", [](const eval_result& r) {
+       char buf[32];
+       std::snprintf(buf, sizeof buf, "%+.4f", r.delta_ppl);
+       return std::string(buf);
+     }},
     {"top-1", [](const eval_result& r) { return fixed(r.top1_agreement, 4); }},
     {"seconds", [](const eval_result& r) { return fixed(r.seconds, 1); }},
 };

@@ -37,7 +37,7 @@ TEST_CASE("spec_reader checks ranges and rejects unknown options", "[spec]") {
 
 TEST_CASE("kv_cache builds every layer from its spec and rejects bad ones", "[cache]") {
   const layer_shape shape{8, 2, 64};
-  kv_cache cache(cache_plan{"m", {"full:f32", "full:bf16", "full:f16"}}, shape);
+  kv_cache cache(cache_plan{"m", {"full:f32", "full:bf16", "full:f16"}, {}}, shape);
   REQUIRE(cache.layers() == 3);
   REQUIRE(cache.spec(1) == "full:bf16");
   REQUIRE(cache.policy_as<full_cache<bf16>>(1) != nullptr);
@@ -46,7 +46,7 @@ TEST_CASE("kv_cache builds every layer from its spec and rejects bad ones", "[ca
   REQUIRE_THROWS_WITH(kv_cache("nope:x=1", 2, shape), Catch::Contains("unknown policy 'nope'"));
   REQUIRE_THROWS_WITH(kv_cache("full:bf16,page=0", 2, shape), Catch::Contains("page must be in"));
   REQUIRE_THROWS_WITH(kv_cache("full:bf16,size=3", 2, shape), Catch::Contains("unknown option 'size'"));
-  REQUIRE_THROWS_WITH(kv_cache(cache_plan{"m", {"full:bf16", "full:x"}}, shape), Catch::Contains("layer 1"));
+  REQUIRE_THROWS_WITH(kv_cache(cache_plan{"m", {"full:bf16", "full:x"}, {}}, shape), Catch::Contains("layer 1"));
   REQUIRE_THROWS_WITH(kv_cache("full:bf16", 0, shape), Catch::Contains("at least one layer"));
   REQUIRE_THROWS_WITH(kv_cache("full:bf16", 2, {8, 0, 64}), Catch::Contains("kv_heads must be positive"));
   REQUIRE_THROWS_WITH(cache.size(3), Catch::Contains("layer 3 out of range"));
