@@ -1,12 +1,9 @@
 // GGUF header validation, mmap-backed GGUF files and scalar dequantization of ggml block types.
 #include "kvc/io/gguf.hpp"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
+#include <memory>
 #include <bit>
 #include <cerrno>
 #include <cstring>
@@ -14,12 +11,13 @@
 #include <unordered_set>
 
 #include "kvc/core/dtype.hpp"
+#include "mapped_file.hpp"
 
 namespace kvc::io {
 namespace {
 
-using detail::fail;
-using detail::require;
+using kvc::detail::fail;
+using kvc::detail::require;
 
 constexpr std::uint32_t max_dims = 4;          // GGML_MAX_DIMS
 constexpr int max_array_depth = 4;             // nesting of arrays of arrays
@@ -519,13 +517,8 @@ void dequantize_row(ggml_type type, const std::byte* src, float* y, std::uint64_
 struct gguf_file::state {
   std::filesystem::path path;
   std::string path_text;
-  void* map = nullptr;
-  std::size_t size = 0;
+  std::unique_ptr<detail::mapped_file> file;
   gguf_header header;
-
-  ~state() {
-    if (map != nullptr) ::munmap(map, size);
-  }
 };
 
 gguf_file::gguf_file(std::unique_ptr<state> s) noexcept : state_(std::move(s)) {}
@@ -538,29 +531,8 @@ gguf_file gguf_file::open(const std::filesystem::path& path) {
   s->path = path;
   s->path_text = path.string();
   const std::string& name = s->path_text;
-  const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
-  require(fd >= 0, name, ": cannot open: ", std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    fail(name, ": cannot stat: ", std::strerror(err));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail(name, ": not a regular file");
-  }
-  s->size = std::size_t(st.st_size);
-  if (s->size > 0) {
-    void* m = ::mmap(nullptr, s->size, PROT_READ, MAP_PRIVATE, fd, 0);
-    const int err = errno;
-    ::close(fd);
-    require(m != MAP_FAILED, name, ": mmap failed: ", std::strerror(err));
-    s->map = m;
-  } else {
-    ::close(fd);
-  }
-  s->header = parse_gguf_bytes({static_cast<const std::byte*>(s->map), s->size}, name);
+  s->file = std::make_unique<detail::mapped_file>(name);
+  s->header = parse_gguf_bytes(s->file->bytes(), name);
   return gguf_file(std::move(s));
 }
 
@@ -581,7 +553,7 @@ const gguf_tensor_info& gguf_file::tensor(std::string_view name) const {
 }
 
 std::span<const std::byte> gguf_file::data(const gguf_tensor_info& info) const {
-  const auto* base = static_cast<const std::byte*>(state_->map) + state_->header.data_offset;
+  const auto* base = state_->file->data() + state_->header.data_offset;
   return {base + info.offset, std::size_t(info.bytes)};
 }
 

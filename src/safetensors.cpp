@@ -1,12 +1,9 @@
 // Safetensors header validation, mmap-backed safetensors files and sharded HF checkpoints.
 #include "kvc/io/safetensors.hpp"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
+#include <memory>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -17,6 +14,8 @@
 #include <tuple>
 
 #include <nlohmann/json.hpp>
+
+#include "mapped_file.hpp"
 
 namespace kvc::io {
 namespace {
@@ -324,14 +323,9 @@ std::vector<float> tensor_ref::to_float() const {
 struct safetensors_file::state {
   std::filesystem::path path;
   std::string path_text;
-  void* map = nullptr;
-  std::size_t size = 0;
+  std::unique_ptr<detail::mapped_file> file;
   safetensors_header header;
   std::map<std::string, std::size_t, std::less<>> index;
-
-  ~state() {
-    if (map != nullptr) ::munmap(map, size);
-  }
 };
 
 safetensors_file::safetensors_file(std::unique_ptr<state> s) noexcept : state_(std::move(s)) {}
@@ -345,31 +339,10 @@ safetensors_file safetensors_file::open(const std::filesystem::path& path) {
   s->path_text = path.string();
   const std::string& name = s->path_text;
 
-  const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
-  require(fd >= 0, name, ": cannot open: ", std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    fail(name, ": cannot stat: ", std::strerror(err));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail(name, ": not a regular file");
-  }
-  s->size = std::size_t(st.st_size);
-  if (s->size > 0) {
-    void* m = ::mmap(nullptr, s->size, PROT_READ, MAP_PRIVATE, fd, 0);
-    const int err = errno;
-    ::close(fd);
-    require(m != MAP_FAILED, name, ": mmap failed: ", std::strerror(err));
-    s->map = m;
-  } else {
-    ::close(fd);
-  }
+  s->file = std::make_unique<detail::mapped_file>(name);
 
   s->header = parse_safetensors_bytes(
-      {static_cast<const std::byte*>(s->map), s->size}, name);  // throws: ~state unmaps
+      s->file->bytes(), name);  // throws: ~state unmaps
   for (std::size_t i = 0; i < s->header.tensors.size(); ++i)
     s->index.emplace(s->header.tensors[i].name, i);
   return safetensors_file(std::move(s));
@@ -385,7 +358,7 @@ const tensor_info* safetensors_file::find(std::string_view name) const {
 }
 
 tensor_ref safetensors_file::ref(const tensor_info& info) const noexcept {
-  const auto* base = static_cast<const std::byte*>(state_->map) + state_->header.data_offset;
+  const auto* base = state_->file->data() + state_->header.data_offset;
   return tensor_ref{&info, base + info.begin, state_->path_text};
 }
 
@@ -402,7 +375,7 @@ std::map<std::string, std::string> safetensors_file::metadata() const {
 
 const std::filesystem::path& safetensors_file::path() const noexcept { return state_->path; }
 
-std::size_t safetensors_file::file_bytes() const noexcept { return state_->size; }
+std::size_t safetensors_file::file_bytes() const noexcept { return state_->file->size(); }
 
 // ---- checkpoint ---------------------------------------------------------------------------------------
 
