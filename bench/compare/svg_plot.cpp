@@ -122,14 +122,25 @@ void write_svg_scatter(std::ostream& os, const std::vector<plot_point>& points, 
   // Points.
   const char* colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"};
   std::size_t i = 0;
+  std::vector<std::pair<double, double>> placed;  // label anchors so far: labels never overprint
   for (const auto& p : points) {
     if (!(p.x > 0) || !std::isfinite(p.x)) continue;
     const bool zero = !(p.y > 0) || !std::isfinite(p.y);
     const double cx = X(p.x), cy = zero ? top + ph : Y(p.y);
     const char* c = colors[i++ % std::size(colors)];
+    const double lx = cx > left + 0.66 * pw ? cx - 8 : cx + 8;  // right third: label left of the point
+    double ly = cy - 6;
+    for (bool moved = true; moved;) {  // step below any label already placed at nearly the same spot
+      moved = false;
+      for (const auto& [px, py] : placed)
+        if (std::abs(px - lx) < 120 && std::abs(py - ly) < 13) {
+          ly = py + 14;
+          moved = true;
+        }
+    }
+    placed.emplace_back(lx, ly);
     os << "<circle cx=\"" << num(cx) << "\" cy=\"" << num(cy) << "\" r=\"5\" fill=\"" << c << "\"/>\n"
-       // labels of points in the right third go left of the point, so they stay inside the plot
-       << "<text x=\"" << num(cx > left + 0.66 * pw ? cx - 8 : cx + 8) << "\" y=\"" << num(cy - 6) << "\" fill=\""
+       << "<text x=\"" << num(lx) << "\" y=\"" << num(ly) << "\" fill=\""
        << c << "\"" << (cx > left + 0.66 * pw ? " text-anchor=\"end\"" : "") << ">"
        << escape(p.label + (zero ? " (0)" : "")) << "</text>\n";
   }
