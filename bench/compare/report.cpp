@@ -1,33 +1,16 @@
 // Table, JSON and CSV forms of the compare results; every form carries the same fields.
 #include "compare/report.hpp"
 
-#include <algorithm>
+#include "compare/text_table.hpp"
+
 #include <cstdio>
-#include <iomanip>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 namespace kvc::bench {
 namespace {
 
-struct column {
-  const char* name;
-  std::string (*cell)(const policy_result&);
-};
-
-std::string fixed(double x, int digits) {
-  std::ostringstream os;
-  os << std::fixed << std::setprecision(digits) << x;
-  return os.str();
-}
-std::string sci(double x) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2e", x);
-  return buf;
-}
-
-const column columns[] = {
+const text_column<policy_result> columns[] = {
     {"policy", [](const policy_result& r) { return r.policy; }},
     {"context", [](const policy_result& r) { return std::to_string(r.context); }},
     {"device B/tok", [](const policy_result& r) { return fixed(r.device_bytes_per_token, 1); }},
@@ -44,22 +27,7 @@ const column columns[] = {
 }  // namespace
 
 void write_table(std::ostream& os, const std::vector<policy_result>& results) {
-  std::vector<std::size_t> width;
-  for (const auto& c : columns) {
-    std::size_t w = std::string(c.name).size();
-    for (const auto& r : results) w = std::max(w, c.cell(r).size());
-    width.push_back(w);
-  }
-  const auto line = [&](auto&& text_of) {
-    for (std::size_t i = 0; i < std::size(columns); ++i) {
-      const std::string s = text_of(i);
-      os << (i ? "  " : "") << (i == 0 ? std::left : std::right) << std::setw(int(width[i])) << s;
-    }
-    os << std::left << '\n';
-  };
-  line([&](std::size_t i) { return std::string(columns[i].name); });
-  line([&](std::size_t i) { return std::string(width[i], '-'); });
-  for (const auto& r : results) line([&](std::size_t i) { return columns[i].cell(r); });
+  write_text_table<policy_result>(os, columns, results);
   if (!results.empty())
     os << "machine read bandwidth: " << fixed(results.front().read_bw_gbps, 2) << " GB/s\n";
 }

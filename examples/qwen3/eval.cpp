@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "compare/text_table.hpp"
 #include "kvc/core/error.hpp"
 
 namespace kvc::qwen3 {
@@ -35,17 +36,6 @@ struct accumulator {
   std::size_t agree = 0;
   double seconds = 0;
 };
-
-std::string fixed(double x, int digits) {
-  std::ostringstream os;
-  os << std::fixed << std::setprecision(digits) << x;
-  return os.str();
-}
-std::string sci(double x) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2e", x);
-  return buf;
-}
 
 }  // namespace
 
@@ -151,11 +141,9 @@ std::vector<eval_result> run_eval(const model& m, std::span<const std::int32_t> 
 // ---- output --------------------------------------------------------------------------------------
 
 namespace {
-struct column {
-  const char* name;
-  std::string (*cell)(const eval_result&);
-};
-const column columns[] = {
+using bench::fixed;
+using bench::sci;
+const bench::text_column<eval_result> columns[] = {
     {"policy", [](const eval_result& r) { return r.policy; }},
     {"context", [](const eval_result& r) { return std::to_string(r.context); }},
     {"scored", [](const eval_result& r) { return std::to_string(r.tokens_scored); }},
@@ -176,22 +164,7 @@ const column columns[] = {
 }  // namespace
 
 void write_eval_table(std::ostream& os, const std::vector<eval_result>& results) {
-  std::vector<std::size_t> width;
-  for (const auto& c : columns) {
-    std::size_t w = std::string(c.name).size();
-    for (const auto& r : results) w = std::max(w, c.cell(r).size());
-    width.push_back(w);
-  }
-  const auto line = [&](auto&& text_of) {
-    for (std::size_t i = 0; i < std::size(columns); ++i) {
-      const std::string s = text_of(i);
-      os << (i ? "  " : "") << (i == 0 ? std::left : std::right) << std::setw(int(width[i])) << s;
-    }
-    os << std::left << '\n';
-  };
-  line([&](std::size_t i) { return std::string(columns[i].name); });
-  line([&](std::size_t i) { return std::string(width[i], '-'); });
-  for (const auto& r : results) line([&](std::size_t i) { return columns[i].cell(r); });
+  bench::write_text_table<eval_result>(os, columns, results);
 }
 
 void write_eval_json(std::ostream& os, const std::vector<eval_result>& results) {

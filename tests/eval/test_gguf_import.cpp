@@ -12,6 +12,7 @@
 #include "gguf_import.hpp"
 #include "kvc/io/gguf.hpp"
 #include "kvc/io/safetensors.hpp"
+#include "support/gguf_builder.hpp"
 #include "model.hpp"
 
 namespace {
@@ -33,21 +34,6 @@ std::vector<float> permute_rows(const std::vector<float>& w, int heads, int head
   return out;
 }
 
-struct writer {
-  std::vector<std::byte> b;
-  template <class T>
-  void put(T v) {
-    const auto* p = reinterpret_cast<const std::byte*>(&v);
-    b.insert(b.end(), p, p + sizeof(T));
-  }
-  void str(const std::string& s) {
-    put<std::uint64_t>(s.size());
-    for (char c : s) b.push_back(std::byte(c));
-  }
-  void kv_u32(const std::string& k, std::uint32_t v) { str(k), put<std::uint32_t>(4), put(v); }
-  void kv_f32(const std::string& k, float v) { str(k), put<std::uint32_t>(6), put(v); }
-  void kv_str(const std::string& k, const std::string& v) { str(k), put<std::uint32_t>(8), str(v); }
-};
 
 struct gguf_tensor {
   std::string name;
@@ -56,11 +42,8 @@ struct gguf_tensor {
 };
 
 void write_gguf(const fs::path& path, const std::vector<gguf_tensor>& tensors, int kv_heads) {
-  writer w;
-  for (char c : std::string("GGUF")) w.b.push_back(std::byte(c));
-  w.put<std::uint32_t>(3);
-  w.put<std::uint64_t>(tensors.size());
-  w.put<std::uint64_t>(10);
+  kvc::test::gguf_builder w;
+  w.header(3, tensors.size(), 10);
   w.kv_str("general.architecture", "llama");
   w.kv_u32("llama.block_count", 2);
   w.kv_u32("llama.context_length", 2048);
@@ -73,18 +56,14 @@ void write_gguf(const fs::path& path, const std::vector<gguf_tensor>& tensors, i
   w.kv_u32("general.alignment", 64);
   std::uint64_t offset = 0;
   for (const auto& t : tensors) {
-    w.str(t.name);
-    w.put<std::uint32_t>(std::uint32_t(t.shape.size()));
-    for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it) w.put<std::uint64_t>(std::uint64_t(*it));
-    w.put<std::uint32_t>(0);  // F32
-    w.put<std::uint64_t>(offset);
+    w.tensor_info(t.name, std::vector<std::uint64_t>(t.shape.rbegin(), t.shape.rend()), 0 /* F32 */, offset);
     offset += (t.data.size() * 4 + 63) / 64 * 64;
   }
-  while (w.b.size() % 64) w.b.push_back(std::byte{0});
+  w.pad(64);
   for (const auto& t : tensors) {
     const auto* p = reinterpret_cast<const std::byte*>(t.data.data());
     w.b.insert(w.b.end(), p, p + t.data.size() * 4);
-    while (w.b.size() % 64) w.b.push_back(std::byte{0});
+    w.pad(64);
   }
   std::ofstream os(path, std::ios::binary);
   os.write(reinterpret_cast<const char*>(w.b.data()), std::streamsize(w.b.size()));

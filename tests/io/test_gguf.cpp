@@ -10,51 +10,17 @@
 #include <vector>
 
 #include "kvc/io/gguf.hpp"
+#include "support/gguf_builder.hpp"
 
 namespace {
+
+using kvc::test::gguf_builder;
 
 using kvc::io::ggml_type;
 using kvc::io::gguf_value_type;
 
 const std::filesystem::path fixture = std::filesystem::path(KVC_TEST_DATA_DIR) / "gguf" / "types.gguf";
 
-/// A little GGUF writer for hand-made (and deliberately broken) files.
-struct gguf_builder {
-  std::vector<std::byte> b;
-  template <class T>
-  void put(T v) {
-    const auto* p = reinterpret_cast<const std::byte*>(&v);
-    b.insert(b.end(), p, p + sizeof(T));
-  }
-  void str(const std::string& s) {
-    put<std::uint64_t>(s.size());
-    for (char c : s) b.push_back(std::byte(c));
-  }
-  void header(std::uint32_t version, std::uint64_t tensors, std::uint64_t kvs) {
-    for (char c : std::string("GGUF")) b.push_back(std::byte(c));
-    put(version);
-    put(tensors);
-    put(kvs);
-  }
-  void kv_u32(const std::string& key, std::uint32_t v) {
-    str(key);
-    put<std::uint32_t>(4);
-    put(v);
-  }
-  void tensor_info(const std::string& name, std::vector<std::uint64_t> dims, std::uint32_t type,
-                   std::uint64_t offset) {
-    str(name);
-    put<std::uint32_t>(std::uint32_t(dims.size()));
-    for (auto d : dims) put(d);
-    put(type);
-    put(offset);
-  }
-  void pad(std::size_t align = 32) {
-    while (b.size() % align) b.push_back(std::byte{0});
-  }
-  void data(std::size_t n, std::byte fill = std::byte{0}) { b.insert(b.end(), n, fill); }
-  kvc::io::gguf_header parse() const { return kvc::io::parse_gguf_bytes(b, "built.gguf"); }
-};
 
 /// A valid file: one kv, two f32 tensors of 4 elements.
 gguf_builder valid_file() {
