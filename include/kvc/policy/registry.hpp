@@ -49,42 +49,46 @@ inline std::vector<std::string> split_policy_list(std::string_view list) {
   return specs;
 }
 
-/// A layer cache for `spec` (text form, e.g. "full:bf16"); throws kvc::error for unknown
-/// policies or bad options, naming them.
-inline std::unique_ptr<detail::any_layer_cache> make_layer_cache(std::string_view spec_text,
-                                                                 const layer_shape& shape) {
-  shape.validate();
-  const policy_spec spec = policy_spec::parse(spec_text);
+namespace detail {
+/// The policy named by `spec`, built for `shape`.
+inline std::unique_ptr<any_layer_cache> make_policy(const policy_spec& spec, const layer_shape& shape) {
   if (spec.name == "full") {
     const full_options o = full_options::from_spec(spec);
-    return visit_dtype(o.storage, [&](auto tag) -> std::unique_ptr<detail::any_layer_cache> {
-      return detail::erase(full_cache<decltype(tag)>(shape, o), spec.text);
+    return visit_dtype(o.storage, [&](auto tag) -> std::unique_ptr<any_layer_cache> {
+      return erase(full_cache<decltype(tag)>(shape, o), spec.text);
     });
   }
   if (spec.name == "sparse") {
     const sparse_options o = sparse_options::from_spec(spec);
-    try {
-      o.validate(shape);
-    } catch (const kvc::error& e) {
-      detail::fail("policy spec '", spec.text, "': ", e.what());
-    }
-    return visit_dtype(o.storage, [&](auto tag) -> std::unique_ptr<detail::any_layer_cache> {
-      return detail::erase(sparse_offload_cache<decltype(tag)>(shape, o), spec.text);
+    o.validate(shape);
+    return visit_dtype(o.storage, [&](auto tag) -> std::unique_ptr<any_layer_cache> {
+      return erase(sparse_offload_cache<decltype(tag)>(shape, o), spec.text);
     });
   }
   if (spec.name == "quant") {
     const quant_options o = quant_options::from_spec(spec);
-    try {
-      return visit_dtype(o.storage, [&](auto tag) -> std::unique_ptr<detail::any_layer_cache> {
-        return detail::erase(quantized_cache<decltype(tag)>(shape, o), spec.text);
-      });
-    } catch (const kvc::error& e) {
-      detail::fail("policy spec '", spec.text, "': ", e.what());
-    }
+    return visit_dtype(o.storage, [&](auto tag) -> std::unique_ptr<any_layer_cache> {
+      return erase(quantized_cache<decltype(tag)>(shape, o), spec.text);
+    });
   }
-  if (spec.name == "tailorkv") return detail::erase(tailorkv_cache(shape, tailorkv_options::from_spec(spec)), spec.text);
-  detail::fail("policy spec '", spec_text, "': unknown policy '", spec.name, "' (known: ",
-               known_policies, ")");
+  if (spec.name == "tailorkv") return erase(tailorkv_cache(shape, tailorkv_options::from_spec(spec)), spec.text);
+  fail("unknown policy '", spec.name, "' (known: ", known_policies, ")");
+}
+}  // namespace detail
+
+/// A layer cache for `spec` (text form, e.g. "full:bf16"); throws kvc::error for unknown
+/// policies, bad options or options that do not fit the layer shape, naming the spec.
+inline std::unique_ptr<detail::any_layer_cache> make_layer_cache(std::string_view spec_text,
+                                                                 const layer_shape& shape) {
+  shape.validate();
+  const policy_spec spec = policy_spec::parse(spec_text);
+  try {
+    return detail::make_policy(spec, shape);
+  } catch (const kvc::error& e) {
+    const std::string prefix = "policy spec '" + spec.text + "'";
+    if (std::string_view(e.what()).starts_with(prefix)) throw;  // already names the spec
+    detail::fail(prefix, ": ", e.what());
+  }
 }
 
 }  // namespace kvc
