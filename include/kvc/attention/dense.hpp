@@ -9,12 +9,12 @@
 
 #include <omp.h>
 
-#include "kvc/attention/dense_avx512.hpp"
+#include "kvc/attention/dense_simd.hpp"
 #include "kvc/attention/kv_segment.hpp"
 #include "kvc/attention/softmax_state.hpp"
 #include "kvc/core/layer_shape.hpp"
 #include "kvc/detail/convert_row.hpp"
-#include "kvc/detail/fast_exp.hpp"
+#include "kvc/detail/softmax_block.hpp"
 
 namespace kvc {
 
@@ -37,44 +37,32 @@ inline void axpy_f32(float alpha, const float* x, float* y, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
-/// Scratch for one kernel call: converted rows and a block of scores.
+/// Scratch for one kernel call: converted rows, a block of scores, slot-ordered q and acc.
 struct dense_scratch {
   std::vector<float> row;     // [head_dim]
   std::vector<float> scores;  // [group, dense_block]
+  std::vector<float> q, acc;  // [group, head_dim] in simd slot order
   void fit(std::size_t group, std::size_t dim) {
     if (row.size() < dim) row.resize(dim);
     if (scores.size() < group * dense_block) scores.resize(group * dense_block);
+    if (q.size() < group * dim) q.resize(group * dim), acc.resize(group * dim);
   }
 };
 
-/// Scores of a block: s[g * dense_block + t] = q_g · k_t (plain reference of the SIMD path).
+/// Scores of a block: s[g * dense_block + t] = q_g · k_t (the plain reference of the SIMD path).
 template <class T>
-void block_scores(const float* q, std::size_t group, std::size_t dim, const T* k,
-                  std::ptrdiff_t k_stride, std::size_t nb, float* s, float* row) {
-#if defined(__AVX512F__)
-  if (dim % 16 == 0) {
-    (void)row;
-    avx512::scores(q, group, dim, k, k_stride, nb, s, dense_block);
-    return;
-  }
-#endif
+void block_scores_ref(const float* q, std::size_t group, std::size_t dim, const T* k,
+                      std::ptrdiff_t k_stride, std::size_t nb, float* s, float* row) {
   for (std::size_t t = 0; t < nb; ++t) {
     to_f32_row(k + std::ptrdiff_t(t) * k_stride, row, dim);
     for (std::size_t g = 0; g < group; ++g) s[g * dense_block + t] = dot_f32(q + g * dim, row, dim);
   }
 }
 
-/// acc[g] += Σ_t p[g * dense_block + t] · v_t over a block (plain reference of the SIMD path).
+/// acc[g] += Σ_t p[g * dense_block + t] · v_t over a block (the plain reference of the SIMD path).
 template <class T>
-void block_accumulate(const float* p, std::size_t group, std::size_t dim, const T* v,
-                      std::ptrdiff_t v_stride, std::size_t nb, float* acc, float* row) {
-#if defined(__AVX512F__)
-  if (dim % 16 == 0) {
-    (void)row;
-    avx512::accumulate(p, dense_block, group, dim, v, v_stride, nb, acc);
-    return;
-  }
-#endif
+void block_accumulate_ref(const float* p, std::size_t group, std::size_t dim, const T* v,
+                          std::ptrdiff_t v_stride, std::size_t nb, float* acc, float* row) {
   for (std::size_t t = 0; t < nb; ++t) {
     to_f32_row(v + std::ptrdiff_t(t) * v_stride, row, dim);
     for (std::size_t g = 0; g < group; ++g) axpy_f32(p[g * dense_block + t], row, acc + g * dim, dim);
@@ -83,7 +71,8 @@ void block_accumulate(const float* p, std::size_t group, std::size_t dim, const 
 
 /// Online-softmax update of `group` query rows against `tokens` keys/values of one KV head.
 /// q [group, dim] (already multiplied by the softmax scale); k, v: rows of one head, token t at
-/// k + t * k_stride. m, l [group] and acc [group, dim] are updated in place.
+/// k + t * k_stride. m, l [group] and acc [group, dim] are updated in place. Rows whose width
+/// is a multiple of simd::pair take the SIMD path, others the plain reference loops.
 template <class T>
 void attend_rows(const float* q, std::size_t group, std::size_t dim, const T* k,
                  std::ptrdiff_t k_stride, const T* v, std::ptrdiff_t v_stride, std::size_t tokens,
@@ -91,29 +80,31 @@ void attend_rows(const float* q, std::size_t group, std::size_t dim, const T* k,
   scratch.fit(group, dim);
   float* row = scratch.row.data();
   float* s = scratch.scores.data();
+  const bool fast = dim % simd::pair == 0;
+  // the SIMD path reads q and acc in the lane order its loads give the stored rows
+  constexpr bool reorder = simd::slot<T>(1) != 1;
+  const float* qk = q;
+  float* a = acc;
+  if (fast && reorder) {
+    for (std::size_t g = 0; g < group; ++g) {
+      simd::to_slots<T>(q + g * dim, scratch.q.data() + g * dim, dim);
+      simd::to_slots<T>(acc + g * dim, scratch.acc.data() + g * dim, dim);
+    }
+    qk = scratch.q.data();
+    a = scratch.acc.data();
+  }
   for (std::size_t t0 = 0; t0 < tokens; t0 += dense_block) {
     const std::size_t nb = std::min(dense_block, tokens - t0);
-    block_scores(q, group, dim, k + std::ptrdiff_t(t0) * k_stride, k_stride, nb, s, row);
-    for (std::size_t g = 0; g < group; ++g) {
-      float* sg = s + g * dense_block;
-      float mb = m[g];
-      for (std::size_t t = 0; t < nb; ++t) mb = std::max(mb, sg[t]);
-      if (mb > m[g]) {
-        const float c = fast_exp(m[g] - mb);  // m = -inf on the first block: c = 0
-        l[g] *= c;
-        float* a = acc + g * dim;
-#pragma omp simd
-        for (std::size_t d = 0; d < dim; ++d) a[d] *= c;
-        m[g] = mb;
-      }
-      exp_shifted(sg, mb, sg, nb);
-      float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-      for (std::size_t t = 0; t < nb; ++t) sum += sg[t];
-      l[g] += sum;
-    }
-    block_accumulate(s, group, dim, v + std::ptrdiff_t(t0) * v_stride, v_stride, nb, acc, row);
+    const T* kb = k + std::ptrdiff_t(t0) * k_stride;
+    const T* vb = v + std::ptrdiff_t(t0) * v_stride;
+    if (fast) simd::dense_scores(qk, group, dim, kb, k_stride, nb, s, dense_block, {vb, v_stride, tokens - t0});
+    else block_scores_ref(qk, group, dim, kb, k_stride, nb, s, row);
+    for (std::size_t g = 0; g < group; ++g) softmax_block(s + g * dense_block, nb, m[g], l[g], a + g * dim, dim);
+    if (fast) simd::dense_accumulate(s, dense_block, group, dim, vb, v_stride, nb, a);
+    else block_accumulate_ref(s, group, dim, vb, v_stride, nb, a, row);
   }
+  if (fast && reorder)
+    for (std::size_t g = 0; g < group; ++g) simd::from_slots<T>(a + g * dim, acc + g * dim, dim);
 }
 
 /// Keys of `seg` visible to a query whose causal limit is `limit` (positions < limit).

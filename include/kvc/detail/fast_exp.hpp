@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kvc/detail/simd.hpp"
+
 namespace kvc::detail {
 
 /// exp(x) for x <= 0 down to -inf (softmax arguments); returns 0 below about -87.3.
@@ -33,10 +35,28 @@ inline float fast_exp(float x) {
   return underflow ? 0.0f : scaled;
 }
 
-/// y[i] = exp(x[i] - shift) for i < n.
-inline void exp_shifted(const float* x, float shift, float* y, std::size_t n) {
-#pragma omp simd
-  for (std::size_t i = 0; i < n; ++i) y[i] = fast_exp(x[i] - shift);
+/// fast_exp on every lane of a vector: the same steps, so lanes equal the scalar results.
+inline simd::vf fast_exp(simd::vf x) {
+  using simd::splat;
+  using simd::vf;
+  typedef std::int32_t vi __attribute__((vector_size(sizeof(vf))));
+  const vi underflow = x < splat(-87.3f);
+  x = underflow ? splat(-87.3f) : x;
+  x = x > splat(88.0f) ? splat(88.0f) : x;
+  const vf round_shift = splat(12582912.0f);
+  const vf n = (x * 1.44269504088896341f + round_shift) - round_shift;
+  vf r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  vf p = splat(1.9875691500e-4f);
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const vi bits = (__builtin_convertvector(n, vi) + 127) << 23;
+  const vf scaled = p * vf(bits);
+  return underflow ? splat(0.0f) : scaled;
 }
 
 }  // namespace kvc::detail

@@ -26,7 +26,7 @@
 #include "kvc/attention/softmax_state.hpp"
 #include "kvc/core/layer_shape.hpp"
 #include "kvc/detail/convert_row.hpp"
-#include "kvc/detail/fast_exp.hpp"
+#include "kvc/detail/softmax_block.hpp"
 #include "kvc/quant/layout.hpp"
 
 namespace kvc::quant {
@@ -83,9 +83,17 @@ inline void load_bytes(const std::uint8_t* p, typename lanes<W>::u& u) {
   }
 }
 
-/// Slots (codes per byte) handled per pass, so JP * NG accumulators stay in registers.
-template <int B>
-inline constexpr int slots_per_pass = 8 / B < 4 ? 8 / B : 4;
+/// Vector registers of the build's instruction set (AVX-512 has 32, AVX2 and SSE 16).
+inline constexpr int vector_registers = kvc::detail::simd::width >= 16 ? 32 : 16;
+
+/// Slots (codes per byte) handled per pass, so that JP * NG accumulators stay in registers
+/// beside the widened codes and the broadcast weights: a power of two dividing 8 / B, <= 4.
+template <int B, int NG>
+inline constexpr int slots_per_pass = [] {
+  int jp = 8 / B < 4 ? 8 / B : 4;
+  while (jp > 1 && jp * NG > vector_registers - 6) jp /= 2;
+  return jp;
+}();
 
 /// s [NG, G] = qk [NG, head_dim] · codes of one head's key block + bias [NG].
 /// qk already holds q * scale per channel, bias = Σ q * min, so the loop is code-weighted sums.
@@ -95,7 +103,7 @@ template <int B, int NG, int W>
 void key_scores(const std::uint8_t* codes, std::size_t dim, std::size_t row, const float* qk,
                 const float* bias, float* s, std::size_t G) {
   using F = typename lanes<W>::f;
-  constexpr int JP = slots_per_pass<B>;
+  constexpr int JP = slots_per_pass<B, NG>;
   for (int j0 = 0; j0 < 8 / B; j0 += JP)
     for (std::size_t i0 = 0; i0 < row; i0 += W) {
       F acc[JP][NG] = {};
@@ -138,7 +146,7 @@ template <int B, int NG, int W>
 void value_accumulate(const std::uint8_t* codes, std::size_t row, std::size_t dim, std::size_t G,
                       std::size_t ng, const float* pw, std::size_t tokens, float* acc) {
   using F = typename lanes<W>::f;
-  constexpr int JP = slots_per_pass<B>;
+  constexpr int JP = slots_per_pass<B, NG>;
   for (int j0 = 0; j0 < 8 / B; j0 += JP)
     for (std::size_t i0 = 0; i0 < row; i0 += W) {
       const float* w[JP];
@@ -182,12 +190,15 @@ using key_fn = void (*)(const std::uint8_t*, std::size_t, std::size_t, const flo
 using value_fn = void (*)(const std::uint8_t*, std::size_t, std::size_t, std::size_t, std::size_t,
                           const float*, std::size_t, float*);
 
+/// Lanes of the kernels' vectors: the native width, 8 where the build has no wide vectors (the
+/// byte loads below widen 8 or 16 bytes at once).
+inline constexpr int W = kvc::detail::simd::width >= 8 ? int(kvc::detail::simd::width) : 8;
+
 template <int NG>
 key_fn pick_key(const block_layout& L) {
   const std::size_t row = L.key_row_bytes();
   return visit_bits(L.key_bits, [&](auto b) -> key_fn {
-    if (row % 16 == 0) return &key_scores<b(), NG, 16>;
-    if (row % 8 == 0) return &key_scores<b(), NG, 8>;
+    if (row % W == 0) return &key_scores<b(), NG, W>;
     return &key_scores_any<b(), NG>;
   });
 }
@@ -195,19 +206,18 @@ template <int NG>
 value_fn pick_value(const block_layout& L) {
   const std::size_t row = L.value_row_bytes();
   return visit_bits(L.value_bits, [&](auto b) -> value_fn {
-    if (row % 16 == 0 && L.group % 16 == 0) return &value_accumulate<b(), NG, 16>;
-    if (row % 8 == 0 && L.group % 8 == 0) return &value_accumulate<b(), NG, 8>;
+    if (row % W == 0 && L.group % W == 0) return &value_accumulate<b(), NG, W>;
     return &value_accumulate_any<b(), NG>;
   });
 }
 
 /// Per-thread scratch of the quantized kernel.
 struct quant_scratch {
-  std::vector<float> qk, bias, s, pw, vbias, ks, km, vs, vm;
+  std::vector<float> qk, bias, s, pw, vbias, ks, km, vs, vm, row;
   void fit(const block_layout& L) {
     const std::size_t D = L.head_dim, G = L.group, ng = L.value_groups();
     qk.resize(4 * D), bias.resize(4), s.resize(4 * G), pw.resize(G * 4 * ng), vbias.resize(4 * ng);
-    ks.resize(D), km.resize(D), vs.resize(G * ng), vm.resize(G * ng);
+    ks.resize(D), km.resize(D), vs.resize(G * ng), vm.resize(G * ng), row.resize(2 * G * ng);
   }
 };
 
@@ -227,6 +237,8 @@ void attend_blocks(const block_span& bs, std::size_t h, const float* const* q, s
   float* pw = sc.pw.data();
   for (std::size_t b = b0; b < b1; ++b) {
     const std::uint8_t* blk = bs.slice(b, h);
+    // the next block's bytes are on their way while this one is computed
+    if (b + 1 < b1) kvc::detail::simd::prefetch(bs.slice(b + 1, h), L.head_bytes());
     // keys: per-channel scale folded into the query, mins into one bias per row
     kvc::detail::to_f32_row(reinterpret_cast<const f16*>(blk + L.key_scales_off()), sc.ks.data(), D);
     kvc::detail::to_f32_row(reinterpret_cast<const f16*>(blk + L.key_mins_off()), sc.km.data(), D);
@@ -245,33 +257,17 @@ void attend_blocks(const block_span& bs, std::size_t h, const float* const* q, s
     }
     kf(blk + L.key_codes_off(), D, L.key_row_bytes(), qk, sc.bias.data(), s, G);
     // online softmax over the block's G scores
-    for (int g = 0; g < NG; ++g) {
-      float* sg = s + g * G;
-      float mb = m[g];
-#pragma omp simd reduction(max : mb)
-      for (std::size_t t = 0; t < G; ++t) mb = std::max(mb, sg[t]);
-      if (mb > m[g]) {
-        const float c = kvc::detail::fast_exp(m[g] - mb);
-        l[g] *= c;
-        float* a = acc + g * D;
-#pragma omp simd
-        for (std::size_t d = 0; d < D; ++d) a[d] *= c;
-        m[g] = mb;
-      }
-      kvc::detail::exp_shifted(sg, mb, sg, G);
-      float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-      for (std::size_t t = 0; t < G; ++t) sum += sg[t];
-      l[g] += sum;
-    }
+    for (int g = 0; g < NG; ++g) kvc::detail::softmax_block(s + g * G, G, m[g], l[g], acc + g * D, D);
     // values: p * scale per (token, channel group) weights the codes; Σ p * min per group.
     // Scales and mins are read transposed to [group][token] so these loops run over tokens.
     const f16* vsc = reinterpret_cast<const f16*>(blk + L.value_scales_off());
     const f16* vmn = reinterpret_cast<const f16*>(blk + L.value_mins_off());
+    kvc::detail::to_f32_row(vsc, sc.row.data(), G * ng);
+    kvc::detail::to_f32_row(vmn, sc.row.data() + G * ng, G * ng);
     for (std::size_t t = 0; t < G; ++t)
       for (std::size_t k = 0; k < ng; ++k) {
-        sc.vs[k * G + t] = to_float(vsc[t * ng + k]);
-        sc.vm[k * G + t] = to_float(vmn[t * ng + k]);
+        sc.vs[k * G + t] = sc.row[t * ng + k];
+        sc.vm[k * G + t] = sc.row[G * ng + t * ng + k];
       }
     for (int g = 0; g < NG; ++g)
       for (std::size_t k = 0; k < ng; ++k) {
