@@ -49,7 +49,7 @@ struct policy_result {
   double bytes_read_per_step = 0;      // device bytes + host→device bytes of one step
   double h2d_bytes_per_step = 0;
   double achieved_gbps = 0;            // bytes_read_per_step ÷ decode time
-  double read_bw_gbps = 0;             // machine read bandwidth, same run
+  double read_bw_gbps = 0;             // machine read bandwidth, measured right before the steps
 };
 
 /// Progress callback: (what, done, total).

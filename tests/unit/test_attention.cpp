@@ -1,4 +1,4 @@
-// CPU fast attention vs the f64 oracle: GQA 1/4/8, head_dim 64/128, odd lengths, f32/bf16/f16.
+// CPU fast attention vs the f64 oracle: GQA 1-8, head_dim 40-128 (SIMD and plain paths), odd lengths, f32/bf16/f16.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -57,8 +57,10 @@ TEST_CASE("fast exp matches std::exp over the softmax range", "[attention]") {
 TEST_CASE("fast path equals the f64 oracle for f32 K/V across GQA ratios and head dims", "[attention]") {
   const auto seed = test::fresh_seed();
   INFO("seed " << seed);
-  for (int group : {1, 4, 8})
-    for (int d : {64, 128})
+  // groups 2, 3 and 6 take the kernels' partial head tiles; head_dim 40 is no multiple of a SIMD
+  // pair (the plain reference path), 80 and 96 take the runtime-width loops and partial tiles
+  for (int group : {1, 2, 3, 4, 6, 8})
+    for (int d : {40, 64, 80, 96, 128})
       for (auto [past, n] : {std::pair<std::size_t, std::size_t>{0, 1}, {1, 1}, {37, 1}, {1023, 1},
                              {4099, 1}, {0, 13}, {29, 7}, {301, 3}}) {
         const layer_shape shape{2 * group, 2, d};
@@ -70,12 +72,17 @@ TEST_CASE("fast path equals the f64 oracle for f32 K/V across GQA ratios and hea
 TEST_CASE("fast path equals the oracle on the same bf16/f16 values", "[attention]") {
   const auto seed = test::fresh_seed();
   INFO("seed " << seed);
-  const layer_shape shape{8, 2, 128};
-  for (auto [past, n] : {std::pair<std::size_t, std::size_t>{0, 5}, {777, 1}, {2049, 1}, {100, 9}}) {
-    INFO("past " << past << " n " << n);
-    REQUIRE(fast_vs_oracle<bf16>(shape, past, n, seed ^ past) <= test::attention_f32_rel);
-    REQUIRE(fast_vs_oracle<f16>(shape, past, n, seed ^ (past + 1)) <= test::attention_f32_rel);
-  }
+  // bf16 rows are read in even/odd lane order: head_dim 64/96/128 check the reordering of q
+  // and the accumulators at every width, 40 the plain path
+  for (int d : {40, 64, 96, 128})
+    for (int group : {3, 4}) {
+      const layer_shape shape{2 * group, 2, d};
+      for (auto [past, n] : {std::pair<std::size_t, std::size_t>{0, 5}, {777, 1}, {2049, 1}, {100, 9}}) {
+        INFO("head_dim " << d << " group " << group << " past " << past << " n " << n);
+        REQUIRE(fast_vs_oracle<bf16>(shape, past, n, seed ^ past) <= test::attention_f32_rel);
+        REQUIRE(fast_vs_oracle<f16>(shape, past, n, seed ^ (past + 1)) <= test::attention_f32_rel);
+      }
+    }
 }
 
 TEST_CASE("decode over many segments is split across threads and merged exactly", "[attention]") {
