@@ -46,7 +46,19 @@ inline vf load(const float* p) {
   return v;
 }
 inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof(v)); }
-inline vf splat(float x) { return vf{} + x; }
+/// Every lane = x: one broadcast. (Not `vf{} + x`: adding +0 is no identity for -0, so the add
+/// stays; nor a lane loop, which GCC 12 may build lane by lane.)
+inline vf splat(float x) {
+#if defined(__AVX512F__)
+  return _mm512_set1_ps(x);
+#elif defined(__AVX__)
+  return _mm256_set1_ps(x);
+#else
+  vf v;
+  for (std::size_t i = 0; i < width; ++i) v[i] = x;
+  return v;
+#endif
+}
 
 /// The 2 * width elements of T at p as two f32 vectors (lo, hi), lanes in `slot` order below.
 /// bf16 widens by shifting each 32-bit word: lo holds the even elements, hi the odd ones, with

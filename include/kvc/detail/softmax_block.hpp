@@ -42,7 +42,10 @@ inline void softmax_block(float* s, std::size_t n, float& m, float& l, float* ac
   }
   float sum = 0.0f;
   for (std::size_t j = 0; j < W; ++j) sum += sv[j];
-  for (; t < n; ++t) sum += s[t] = fast_exp(s[t] - mb);
+  for (; t < n; ++t) {
+    s[t] = fast_exp(s[t] - mb);
+    sum += s[t];
+  }
   l += sum;
 }
 
