@@ -76,12 +76,11 @@ std::vector<trace_result> run_trace_compare(const io::kv_trace& t, const std::ve
     progress("f64 reference", l + 1, L);
   }
   const double bf16_bytes_per_token = 2.0 * double(hk * d) * 2.0 * double(L);
-  progress("measuring read bandwidth", 0, 1);
-  const double read_bw = measure_read_bandwidth(std::size_t(1) << 30);
   std::vector<trace_result> results;
   for (const auto& spec : policies) {
     trace_result tr;
     kv_cache cache(spec, int(L), sh);
+    double read_bw = 0;  // GB/s, measured before this policy's decode steps (as in run_compare)
     double err2_all = 0, ref2_all = 0, recall_all = 0, read_bytes = 0, h2d_bytes = 0;
     std::size_t recall_n_all = 0;
     std::vector<double> step_us(steps, 0.0);
@@ -92,6 +91,10 @@ std::vector<trace_result> run_trace_compare(const io::kv_trace& t, const std::ve
       for (std::size_t p = 0; p < context; p += chunk) {
         const std::size_t n = std::min(chunk, context - p);
         cache.append(int(l), rows(t.k[l], p, n, hk, d), rows(t.v[l], p, n, hk, d));
+      }
+      if (l == 0) {
+        progress("measuring read bandwidth", 0, 1);
+        read_bw = measure_read_bandwidth(std::size_t(1) << 30);
       }
       double err2 = 0, ref2 = 0, recall = 0;
       std::size_t recall_n = 0;
