@@ -10,29 +10,36 @@
 
 namespace kvc::detail {
 
-/// exp(x) for x <= 0 down to -inf (softmax arguments); returns 0 below about -87.3.
-/// Cody-Waite range reduction x = n ln2 + r, degree-6 polynomial for e^r, 2^n by exponent bits.
-inline float fast_exp(float x) {
+/// The arithmetic shared by the scalar and vector fast_exp, for x clamped to [-87.3, 88]:
+/// Cody-Waite range reduction x = n ln2 + r (n returned, integral valued) and the degree-6
+/// polynomial for e^r. V is float or simd::vf; the steps are the same for both.
+template <class V>
+inline V exp_reduced(V x, V& n) {
   constexpr float log2e = 1.44269504088896341f;
   constexpr float ln2_hi = 0.693359375f;
   constexpr float ln2_lo = -2.12194440e-4f;
-  const bool underflow = x < -87.3f;
-  x = x < -87.3f ? -87.3f : x;
-  x = x > 88.0f ? 88.0f : x;
   constexpr float round_shift = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float n = (x * log2e + round_shift) - round_shift;
-  float r = x - n * ln2_hi;
+  n = (x * log2e + round_shift) - round_shift;
+  V r = x - n * ln2_hi;
   r = r - n * ln2_lo;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
+  V p = r * 1.9875691500e-4f + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
+  return p * r * r + r + 1.0f;
+}
+
+/// exp(x) for x <= 0 down to -inf (softmax arguments); returns 0 below about -87.3.
+/// exp_reduced, then 2^n by exponent bits.
+inline float fast_exp(float x) {
+  const bool underflow = x < -87.3f;
+  x = x < -87.3f ? -87.3f : x;
+  x = x > 88.0f ? 88.0f : x;
+  float n;
+  const float p = exp_reduced(x, n);
   const std::int32_t bits = (std::int32_t(n) + 127) << 23;
-  const float scaled = p * std::bit_cast<float>(bits);
-  return underflow ? 0.0f : scaled;
+  return underflow ? 0.0f : p * std::bit_cast<float>(bits);
 }
 
 /// fast_exp on every lane of a vector: the same steps, so lanes equal the scalar results.
@@ -43,20 +50,10 @@ inline simd::vf fast_exp(simd::vf x) {
   const vi underflow = x < splat(-87.3f);
   x = underflow ? splat(-87.3f) : x;
   x = x > splat(88.0f) ? splat(88.0f) : x;
-  const vf round_shift = splat(12582912.0f);
-  const vf n = (x * 1.44269504088896341f + round_shift) - round_shift;
-  vf r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  vf p = splat(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
+  vf n;
+  const vf p = exp_reduced(x, n);
   const vi bits = (__builtin_convertvector(n, vi) + 127) << 23;
-  const vf scaled = p * vf(bits);
-  return underflow ? splat(0.0f) : scaled;
+  return underflow ? splat(0.0f) : p * vf(bits);
 }
 
 }  // namespace kvc::detail
