@@ -75,7 +75,8 @@ inline void dense_scores_heads(const float* q, std::size_t dim, const T* k, std:
 template <class F>
 inline void visit_pairs(std::size_t dim, F&& f) {
   using std::integral_constant;
-  if (dim == 64 && 64 % pair == 0) return f(integral_constant<std::size_t, 64 / pair>{});
+  static_assert(64 % pair == 0, "the unrolled head sizes are whole pairs");
+  if (dim == 64) return f(integral_constant<std::size_t, 64 / pair>{});
   if (dim == 128) return f(integral_constant<std::size_t, 128 / pair>{});
   if (dim == 256) return f(integral_constant<std::size_t, 256 / pair>{});
   f(integral_constant<std::size_t, 0>{});
@@ -104,7 +105,7 @@ inline void dense_scores(const float* q, std::size_t group, std::size_t dim, con
 
 /// Pairs of channels per value tile: 4 heads x 2 vectors x tile_pairs accumulators must fit in
 /// the register file with the loaded row and the broadcast weights (16 or 32 registers).
-inline constexpr std::size_t tile_pairs = width >= 16 ? 2 : 1;
+inline constexpr std::size_t tile_pairs = registers >= 32 ? 2 : 1;
 
 /// acc[g] += Σ_t p[g * stride + t] · v_t for g < NG (<= 4); acc [NG, dim] in slot order.
 template <class T, std::size_t NG>

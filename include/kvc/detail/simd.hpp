@@ -34,6 +34,10 @@ inline constexpr std::size_t width = 8;
 inline constexpr std::size_t width = 4;
 #endif
 
+/// Vector registers of the instruction set (AVX-512 has 32; AVX2, SSE and NEON builds count 16):
+/// the budget a kernel's register tiles are sized to.
+inline constexpr std::size_t registers = width >= 16 ? 32 : 16;
+
 typedef float vf __attribute__((vector_size(4 * width)));           // f32 lanes
 typedef std::uint32_t vu __attribute__((vector_size(4 * width)));   // u32 lanes
 

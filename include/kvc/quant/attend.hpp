@@ -26,6 +26,7 @@
 #include "kvc/attention/softmax_state.hpp"
 #include "kvc/core/layer_shape.hpp"
 #include "kvc/detail/convert_row.hpp"
+#include "kvc/detail/simd.hpp"
 #include "kvc/detail/softmax_block.hpp"
 #include "kvc/quant/layout.hpp"
 
@@ -83,15 +84,12 @@ inline void load_bytes(const std::uint8_t* p, typename lanes<W>::u& u) {
   }
 }
 
-/// Vector registers of the build's instruction set (AVX-512 has 32, AVX2 and SSE 16).
-inline constexpr int vector_registers = kvc::detail::simd::width >= 16 ? 32 : 16;
-
 /// Slots (codes per byte) handled per pass, so that JP * NG accumulators stay in registers
 /// beside the widened codes and the broadcast weights: a power of two dividing 8 / B, <= 4.
 template <int B, int NG>
 inline constexpr int slots_per_pass = [] {
   int jp = 8 / B < 4 ? 8 / B : 4;
-  while (jp > 1 && jp * NG > vector_registers - 6) jp /= 2;
+  while (jp > 1 && jp * NG > int(kvc::detail::simd::registers) - 6) jp /= 2;
   return jp;
 }();
 
@@ -213,11 +211,11 @@ value_fn pick_value(const block_layout& L) {
 
 /// Per-thread scratch of the quantized kernel.
 struct quant_scratch {
-  std::vector<float> qk, bias, s, pw, vbias, ks, km, vs, vm, row;
+  std::vector<float> qk, bias, s, pw, vbias, ks, km, vs, vm, vwide;  // vwide: value scales, mins as read
   void fit(const block_layout& L) {
     const std::size_t D = L.head_dim, G = L.group, ng = L.value_groups();
     qk.resize(4 * D), bias.resize(4), s.resize(4 * G), pw.resize(G * 4 * ng), vbias.resize(4 * ng);
-    ks.resize(D), km.resize(D), vs.resize(G * ng), vm.resize(G * ng), row.resize(2 * G * ng);
+    ks.resize(D), km.resize(D), vs.resize(G * ng), vm.resize(G * ng), vwide.resize(2 * G * ng);
   }
 };
 
@@ -262,12 +260,12 @@ void attend_blocks(const block_span& bs, std::size_t h, const float* const* q, s
     // Scales and mins are read transposed to [group][token] so these loops run over tokens.
     const f16* vsc = reinterpret_cast<const f16*>(blk + L.value_scales_off());
     const f16* vmn = reinterpret_cast<const f16*>(blk + L.value_mins_off());
-    kvc::detail::to_f32_row(vsc, sc.row.data(), G * ng);
-    kvc::detail::to_f32_row(vmn, sc.row.data() + G * ng, G * ng);
+    kvc::detail::to_f32_row(vsc, sc.vwide.data(), G * ng);
+    kvc::detail::to_f32_row(vmn, sc.vwide.data() + G * ng, G * ng);
     for (std::size_t t = 0; t < G; ++t)
       for (std::size_t k = 0; k < ng; ++k) {
-        sc.vs[k * G + t] = sc.row[t * ng + k];
-        sc.vm[k * G + t] = sc.row[G * ng + t * ng + k];
+        sc.vs[k * G + t] = sc.vwide[t * ng + k];
+        sc.vm[k * G + t] = sc.vwide[G * ng + t * ng + k];
       }
     for (int g = 0; g < NG; ++g)
       for (std::size_t k = 0; k < ng; ++k) {
