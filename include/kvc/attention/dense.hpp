@@ -73,10 +73,12 @@ void block_accumulate_ref(const float* p, std::size_t group, std::size_t dim, co
 /// q [group, dim] (already multiplied by the softmax scale); k, v: rows of one head, token t at
 /// k + t * k_stride. m, l [group] and acc [group, dim] are updated in place. Rows whose width
 /// is a multiple of simd::pair take the SIMD path, others the plain reference loops.
+/// `following`: the key rows the caller reads next (its next segment), prefetched during the
+/// last block's value pass as every block prefetches the next block's keys.
 template <class T>
 void attend_rows(const float* q, std::size_t group, std::size_t dim, const T* k,
                  std::ptrdiff_t k_stride, const T* v, std::ptrdiff_t v_stride, std::size_t tokens,
-                 float* m, float* l, float* acc, dense_scratch& scratch) {
+                 float* m, float* l, float* acc, dense_scratch& scratch, simd::row_run<T> following = {}) {
   scratch.fit(group, dim);
   float* row = scratch.row.data();
   float* s = scratch.scores.data();
@@ -97,10 +99,16 @@ void attend_rows(const float* q, std::size_t group, std::size_t dim, const T* k,
     const std::size_t nb = std::min(dense_block, tokens - t0);
     const T* kb = k + std::ptrdiff_t(t0) * k_stride;
     const T* vb = v + std::ptrdiff_t(t0) * v_stride;
-    if (fast) simd::dense_scores(qk, group, dim, kb, k_stride, nb, s, dense_block, {vb, v_stride, tokens - t0});
+    // Memory stays busy through every phase: the score loop asks for this block's values, the
+    // value pass for the next block's keys. Only the first block's keys are asked for ahead in
+    // its own score loop.
+    simd::row_run<T> next_keys = following;
+    if (t0 + nb < tokens) next_keys = {kb + std::ptrdiff_t(nb) * k_stride, k_stride, tokens - t0 - nb};
+    next_keys.count = std::min(next_keys.count, dense_block);
+    if (fast) simd::dense_scores(qk, group, dim, kb, k_stride, nb, s, dense_block, {vb, v_stride, t0 == 0 ? nb : 0});
     else block_scores_ref(qk, group, dim, kb, k_stride, nb, s, row);
     for (std::size_t g = 0; g < group; ++g) softmax_block(s + g * dense_block, nb, m[g], l[g], a + g * dim, dim);
-    if (fast) simd::dense_accumulate(s, dense_block, group, dim, vb, v_stride, nb, a);
+    if (fast) simd::dense_accumulate(s, dense_block, group, dim, vb, v_stride, nb, a, next_keys);
     else block_accumulate_ref(s, group, dim, vb, v_stride, nb, a, row);
   }
   if (fast && reorder)
@@ -112,6 +120,12 @@ template <class T>
 std::size_t visible_tokens(const kv_segment<T>& seg, std::size_t limit) {
   if (limit <= seg.start) return 0;
   return std::min(seg.tokens, limit - seg.start);
+}
+
+/// The visible key rows of head h in `seg`, as a prefetch run.
+template <class T>
+simd::row_run<T> key_run(const kv_segment<T>& seg, std::size_t h, std::size_t limit) {
+  return {seg.k.row(0, h), seg.k.token_stride, visible_tokens(seg, limit)};
 }
 
 }  // namespace detail
@@ -169,7 +183,9 @@ void attend_dense(const float* qs, std::size_t n, const layer_shape& shape,
           if (nt == 0) continue;
           detail::attend_rows(qs + h * group * dim, group, dim, seg.k.row(0, h), seg.k.token_stride,
                               seg.v.row(0, h), seg.v.token_stride, nt, &pm[it * group],
-                              &pl[it * group], &pacc[it * group * dim], scratch);
+                              &pl[it * group], &pacc[it * group * dim], scratch,
+                              si + 1 < p.last ? detail::key_run(segments[si + 1], h, limit)
+                                              : detail::simd::row_run<T>{});
         }
       }
     }
@@ -192,12 +208,15 @@ void attend_dense(const float* qs, std::size_t n, const layer_shape& shape,
       std::fill(l.begin(), l.end(), 0.0f);
       std::fill(acc.begin(), acc.end(), 0.0f);
       const std::size_t limit = limit_of(i);
-      for (const auto& seg : segments) {
+      for (std::size_t si = 0; si < segments.size(); ++si) {
+        const auto& seg = segments[si];
         const std::size_t nt = detail::visible_tokens(seg, limit);
         if (nt == 0) continue;
         detail::attend_rows(qs + (i * q_heads + h * group) * dim, group, dim, seg.k.row(0, h),
                             seg.k.token_stride, seg.v.row(0, h), seg.v.token_stride, nt, m.data(),
-                            l.data(), acc.data(), scratch);
+                            l.data(), acc.data(), scratch,
+                            si + 1 < segments.size() ? detail::key_run(segments[si + 1], h, limit)
+                                                     : detail::simd::row_run<T>{});
       }
       for (std::size_t g = 0; g < group; ++g)
         state.merge(i * q_heads + h * group + g, m[g], l[g], &acc[g * dim]);

@@ -19,12 +19,23 @@ namespace kvc::detail::simd {
 inline constexpr std::size_t key_prefetch_rows = 16;
 
 /// What the score loop prefetches besides its own keys: the value rows of the same tokens
-/// (read right after the block's softmax) and how many key rows past `k` may still be read.
+/// (read right after the block's softmax) and how many key rows past `k` it may prefetch ahead
+/// (0 when an earlier value pass has already asked for them).
 template <class T>
 struct prefetch_plan {
   const T* v = nullptr;          // value row of the first token, or null: prefetch nothing
   std::ptrdiff_t v_stride = 0;
   std::size_t key_rows = 0;      // key rows from k on that belong to this pass
+};
+
+/// `count` rows of T, `stride` elements apart: what a value pass prefetches while it runs, the
+/// keys of the next block, so that memory stays busy through the value pass and the softmax
+/// (the score loop asks only for the values of its own block).
+template <class T>
+struct row_run {
+  const T* rows = nullptr;
+  std::ptrdiff_t stride = 0;
+  std::size_t count = 0;
 };
 
 /// s[g * stride + t] = q_g · k_t for g < NG (<= 4), t < tokens. q [NG, dim] in slot order;
@@ -108,12 +119,18 @@ inline void dense_scores(const float* q, std::size_t group, std::size_t dim, con
 inline constexpr std::size_t tile_pairs = registers >= 32 ? 2 : 1;
 
 /// acc[g] += Σ_t p[g * stride + t] · v_t for g < NG (<= 4); acc [NG, dim] in slot order.
+/// `ahead` is prefetched a share per tile, spread over the pass.
 template <class T, std::size_t NG>
 inline void dense_accumulate_heads(const float* p, std::size_t stride, std::size_t dim, const T* v,
-                                   std::ptrdiff_t v_stride, std::size_t tokens, float* acc) {
+                                   std::ptrdiff_t v_stride, std::size_t tokens, float* acc,
+                                   const row_run<T>& ahead) {
   constexpr std::size_t tile = tile_pairs * pair;
+  const std::size_t tiles = dim / tile, share = tiles ? (ahead.count + tiles - 1) / tiles : 0;
   std::size_t c0 = 0;
   for (; c0 + tile <= dim; c0 += tile) {
+    const std::size_t r0 = c0 / tile * share;
+    for (std::size_t r = r0; r < std::min(ahead.count, r0 + share); ++r)
+      prefetch(ahead.rows + std::ptrdiff_t(r) * ahead.stride, dim * sizeof(T));
     vf a[NG][2 * tile_pairs];
     for (std::size_t g = 0; g < NG; ++g)
       for (std::size_t j = 0; j < 2 * tile_pairs; ++j) a[g][j] = load(acc + g * dim + c0 + j * width);
@@ -152,18 +169,21 @@ inline void dense_accumulate_heads(const float* p, std::size_t stride, std::size
   }
 }
 
-/// acc[g] += Σ_t p[g * stride + t] · v_t for g < group (acc in slot order, dim % pair == 0).
+/// acc[g] += Σ_t p[g * stride + t] · v_t for g < group (acc in slot order, dim % pair == 0);
+/// the first group of heads prefetches `ahead` (rows of dim elements) on the way.
 template <class T>
 inline void dense_accumulate(const float* p, std::size_t stride, std::size_t group, std::size_t dim,
-                             const T* v, std::ptrdiff_t v_stride, std::size_t tokens, float* acc) {
+                             const T* v, std::ptrdiff_t v_stride, std::size_t tokens, float* acc,
+                             const row_run<T>& ahead = {}) {
   for (std::size_t g = 0; g < group; g += 4) {
     const float* pg = p + g * stride;
     float* ag = acc + g * dim;
+    const row_run<T> a = g == 0 ? ahead : row_run<T>{};
     switch (std::min<std::size_t>(4, group - g)) {
-      case 1: dense_accumulate_heads<T, 1>(pg, stride, dim, v, v_stride, tokens, ag); break;
-      case 2: dense_accumulate_heads<T, 2>(pg, stride, dim, v, v_stride, tokens, ag); break;
-      case 3: dense_accumulate_heads<T, 3>(pg, stride, dim, v, v_stride, tokens, ag); break;
-      default: dense_accumulate_heads<T, 4>(pg, stride, dim, v, v_stride, tokens, ag); break;
+      case 1: dense_accumulate_heads<T, 1>(pg, stride, dim, v, v_stride, tokens, ag, a); break;
+      case 2: dense_accumulate_heads<T, 2>(pg, stride, dim, v, v_stride, tokens, ag, a); break;
+      case 3: dense_accumulate_heads<T, 3>(pg, stride, dim, v, v_stride, tokens, ag, a); break;
+      default: dense_accumulate_heads<T, 4>(pg, stride, dim, v, v_stride, tokens, ag, a); break;
     }
   }
 }
