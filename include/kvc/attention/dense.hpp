@@ -105,7 +105,7 @@ void attend_rows(const float* q, std::size_t group, std::size_t dim, const T* k,
     simd::row_run<T> next_keys = following;
     if (t0 + nb < tokens) next_keys = {kb + std::ptrdiff_t(nb) * k_stride, k_stride, tokens - t0 - nb};
     next_keys.count = std::min(next_keys.count, dense_block);
-    if (fast) simd::dense_scores(qk, group, dim, kb, k_stride, nb, s, dense_block, {vb, v_stride, t0 == 0 ? nb : 0});
+    if (fast) simd::dense_scores(qk, group, dim, kb, k_stride, nb, s, dense_block, {{vb, v_stride, nb}, t0 == 0 ? nb : 0});
     else block_scores_ref(qk, group, dim, kb, k_stride, nb, s, row);
     for (std::size_t g = 0; g < group; ++g) softmax_block(s + g * dense_block, nb, m[g], l[g], a + g * dim, dim);
     if (fast) simd::dense_accumulate(s, dense_block, group, dim, vb, v_stride, nb, a, next_keys);

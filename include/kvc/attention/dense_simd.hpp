@@ -15,27 +15,26 @@
 
 namespace kvc::detail::simd {
 
-/// Rows that key loads run ahead of: prefetched so that many misses are in flight at once.
+/// Rows that the first block's key loads run ahead of (later blocks' keys are asked for by the
+/// value pass before them): prefetched so that many misses are in flight at once.
 inline constexpr std::size_t key_prefetch_rows = 16;
 
-/// What the score loop prefetches besides its own keys: the value rows of the same tokens
-/// (read right after the block's softmax) and how many key rows past `k` it may prefetch ahead
-/// (0 when an earlier value pass has already asked for them).
-template <class T>
-struct prefetch_plan {
-  const T* v = nullptr;          // value row of the first token, or null: prefetch nothing
-  std::ptrdiff_t v_stride = 0;
-  std::size_t key_rows = 0;      // key rows from k on that belong to this pass
-};
-
-/// `count` rows of T, `stride` elements apart: what a value pass prefetches while it runs, the
-/// keys of the next block, so that memory stays busy through the value pass and the softmax
-/// (the score loop asks only for the values of its own block).
+/// `count` rows of T, `stride` elements apart, to prefetch while a pass runs.
 template <class T>
 struct row_run {
   const T* rows = nullptr;
   std::ptrdiff_t stride = 0;
   std::size_t count = 0;
+};
+
+/// What the score loop prefetches besides its own keys: the value rows of its tokens (read
+/// right after the block's softmax), and how many key rows past `k` it may prefetch ahead
+/// (0 when an earlier value pass has already asked for them). The value pass in turn asks for
+/// the next block's keys (dense_accumulate's `ahead`), so memory stays busy in every phase.
+template <class T>
+struct prefetch_plan {
+  row_run<T> values;
+  std::size_t key_rows = 0;
 };
 
 /// s[g * stride + t] = q_g · k_t for g < NG (<= 4), t < tokens. q [NG, dim] in slot order;
@@ -51,13 +50,10 @@ inline void dense_scores_heads(const float* q, std::size_t dim, const T* k, std:
     const bool two = t + 1 < tokens;
     const T* k0 = k + std::ptrdiff_t(t) * k_stride;
     const T* k1 = two ? k0 + k_stride : k0;
-    if (pf.v) {
-      for (std::size_t j = t; j < std::min(t + 2, tokens); ++j) {
-        prefetch(pf.v + std::ptrdiff_t(j) * pf.v_stride, row_bytes);
-        if (j + key_prefetch_rows < pf.key_rows)
-          prefetch(k + std::ptrdiff_t(j + key_prefetch_rows) * k_stride, row_bytes);
-      }
-    }
+    for (std::size_t j = t; j < std::min(t + 2, pf.values.count); ++j)
+      prefetch(pf.values.rows + std::ptrdiff_t(j) * pf.values.stride, row_bytes);
+    for (std::size_t j = t + key_prefetch_rows; j < std::min(t + 2 + key_prefetch_rows, pf.key_rows); ++j)
+      prefetch(k + std::ptrdiff_t(j) * k_stride, row_bytes);
     vf a[8] = {};  // a[g]: token t, a[4 + g]: token t + 1
     for (std::size_t c = 0; c < dim; c += pair) {
       vf l0, h0, l1, h1;
