@@ -27,6 +27,40 @@ struct row_run {
   std::size_t count = 0;
 };
 
+/// Prefetches the cache lines of `rows` rows of a run, starting at row `first`, evenly over a
+/// loop of `steps` iterations: call tick() once per iteration. Spread this way the requests
+/// keep memory busy through the loop; issued all at once they fill the core's miss buffers
+/// and stall the loads of the loop itself.
+template <class T>
+class spread_prefetch {
+ public:
+  spread_prefetch(const row_run<T>& run, std::size_t first, std::size_t rows, std::size_t row_bytes,
+                  std::size_t steps)
+      : row_(reinterpret_cast<const char*>(run.rows + std::ptrdiff_t(first) * run.stride)),
+        row_stride_(run.stride * std::ptrdiff_t(sizeof(T))),
+        per_row_((row_bytes + line_bytes - 1) / line_bytes),
+        left_(rows * per_row_),
+        lines_(left_),
+        steps_(std::max<std::size_t>(1, steps)) {}
+
+  /// One iteration's share: on average lines / steps requests (Bresenham-style, no division).
+  void tick() {
+    for (debt_ += lines_; debt_ >= steps_ && left_ > 0; debt_ -= steps_) next();
+  }
+
+ private:
+  static constexpr std::size_t line_bytes = 64;
+  void next() {
+    __builtin_prefetch(row_ + line_ * line_bytes, 0, 1);
+    --left_;
+    if (++line_ == per_row_) line_ = 0, row_ += row_stride_;
+  }
+  const char* row_;
+  std::ptrdiff_t row_stride_;
+  std::size_t per_row_, left_, lines_, steps_;
+  std::size_t line_ = 0, debt_ = 0;
+};
+
 /// What the score loop prefetches besides its own keys: the value rows of its tokens (read
 /// right after the block's softmax), and how many key rows past `k` it may prefetch ahead
 /// (0 when an earlier value pass has already asked for them). The value pass in turn asks for
@@ -115,7 +149,7 @@ inline void dense_scores(const float* q, std::size_t group, std::size_t dim, con
 inline constexpr std::size_t tile_pairs = registers >= 32 ? 2 : 1;
 
 /// acc[g] += Σ_t p[g * stride + t] · v_t for g < NG (<= 4); acc [NG, dim] in slot order.
-/// `ahead` is prefetched a share per tile, spread over the pass.
+/// `ahead` is prefetched a share of rows per tile, its lines spread over the tile's tokens.
 template <class T, std::size_t NG>
 inline void dense_accumulate_heads(const float* p, std::size_t stride, std::size_t dim, const T* v,
                                    std::ptrdiff_t v_stride, std::size_t tokens, float* acc,
@@ -124,13 +158,13 @@ inline void dense_accumulate_heads(const float* p, std::size_t stride, std::size
   const std::size_t tiles = dim / tile, share = tiles ? (ahead.count + tiles - 1) / tiles : 0;
   std::size_t c0 = 0;
   for (; c0 + tile <= dim; c0 += tile) {
-    const std::size_t r0 = c0 / tile * share;
-    for (std::size_t r = r0; r < std::min(ahead.count, r0 + share); ++r)
-      prefetch(ahead.rows + std::ptrdiff_t(r) * ahead.stride, dim * sizeof(T));
+    const std::size_t r0 = std::min(ahead.count, c0 / tile * share);
+    spread_prefetch<T> feed(ahead, r0, std::min(share, ahead.count - r0), dim * sizeof(T), tokens);
     vf a[NG][2 * tile_pairs];
     for (std::size_t g = 0; g < NG; ++g)
       for (std::size_t j = 0; j < 2 * tile_pairs; ++j) a[g][j] = load(acc + g * dim + c0 + j * width);
     for (std::size_t t = 0; t < tokens; ++t) {
+      feed.tick();
       const T* vr = v + std::ptrdiff_t(t) * v_stride + c0;
       vf w[NG];
       for (std::size_t g = 0; g < NG; ++g) w[g] = splat(p[g * stride + t]);
