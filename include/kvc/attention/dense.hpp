@@ -150,12 +150,14 @@ void attend_dense(const float* qs, std::size_t n, const layer_shape& shape,
   };
 
   if (n == 1) {
-    // Decode: split each KV head's segments into chunks of about `chunk_tokens` tokens.
+    // Decode: split each KV head's segments into chunks of about `chunk_tokens` tokens, about
+    // 32 items per thread so that a thread slowed by a neighbour leaves little to wait for at
+    // the end (with 2 per thread a 32k decode lost ~5 % to that), but no chunk under 1024 tokens.
     std::size_t total = 0;
     for (const auto& s : segments) total += s.tokens;
     const std::size_t threads = std::size_t(omp_get_max_threads());
-    const std::size_t want_items = std::max<std::size_t>(1, 4 * threads / kv_heads + 1);
-    const std::size_t chunk_tokens = std::max<std::size_t>(1024, total / want_items + 1);
+    const std::size_t chunks_per_head = std::max<std::size_t>(1, (32 * threads + kv_heads - 1) / kv_heads);
+    const std::size_t chunk_tokens = std::max<std::size_t>(1024, total / chunks_per_head + 1);
     struct piece { std::size_t first, last; };  // segment range [first, last)
     std::vector<piece> pieces;
     for (std::size_t i = 0; i < segments.size();) {
