@@ -46,7 +46,7 @@ struct policy_result {
   double attn_rel_error = 0;           // ‖out − exact‖ / ‖exact‖ over all decode steps (f64 oracle)
   double mass_recall = -1;             // exact softmax mass on attended tokens; -1: attends all
   double decode_us_per_token = 0;      // median over decode steps
-  double bytes_read_per_step = 0;      // device bytes + host→device bytes of one step
+  double bytes_read_per_step = 0;      // device bytes (less reserved) + host→device bytes of one step
   double h2d_bytes_per_step = 0;
   double achieved_gbps = 0;            // bytes_read_per_step ÷ decode time
   double read_bw_gbps = 0;             // machine read bandwidth, measured right before the steps

@@ -43,18 +43,65 @@ TEST_CASE("prefill, chunked prefill and decode steps all match the oracle", "[fu
   REQUIRE(cache.size() == total);
 }
 
-TEST_CASE("footprint counts the pages actually allocated", "[full]") {
+TEST_CASE("footprint counts the blocks actually allocated and what of them holds no token", "[full]") {
   const layer_shape shape{32, 8, 128};
   full_cache<bf16> cache(shape, {dtype::bf16, 256});
-  std::vector<bf16> k(1000 * 8 * 128, to_bf16(0.5f)), v = k;
-  cache.append(tensor_view<const bf16, 3>(k.data(), {1000, 8, 128}), tensor_view<const bf16, 3>(v.data(), {1000, 8, 128}));
-  // 1000 tokens -> 4 pages of 256 tokens, K and V, 8 heads x 128 x 2 bytes
-  REQUIRE(cache.footprint().device_bytes == 4 * 256 * 2 * 8 * 128 * 2);
+  constexpr std::size_t token_bytes = 2 * 8 * 128 * 2;  // K and V, 8 heads x 128 x 2 bytes
+  constexpr std::size_t page_bytes = 256 * token_bytes;  // K and V pages: 2 x 512 KiB
+  std::vector<bf16> k(4096 * 8 * 128, to_bf16(0.5f));
+  const auto append = [&](std::size_t n) {
+    cache.append(tensor_view<const bf16, 3>(k.data(), {n, 8, 128}), tensor_view<const bf16, 3>(k.data(), {n, 8, 128}));
+  };
+  append(1000);  // a small store takes a page at a time: 4 pages
+  REQUIRE(cache.footprint().device_bytes == 4 * page_bytes);
+  REQUIRE(cache.footprint().reserved_bytes == 4 * page_bytes - 1000 * token_bytes);
   REQUIRE(cache.footprint().host_bytes == 0);
   REQUIRE(cache.traffic().total() == 0);
+  append(4096 - 1000);  // 16 pages: 4 slabs' worth (a 2 MiB slab holds 4 pages)
+  REQUIRE(cache.footprint().device_bytes == 16 * page_bytes);
+  REQUIRE(cache.footprint().reserved_bytes == 0);
+  append(1);  // from now on a slab at a time
+  REQUIRE(cache.footprint().device_bytes == 20 * page_bytes);
+  REQUIRE(cache.footprint().reserved_bytes == 20 * page_bytes - 4097 * token_bytes);
+  append(3 * 256);  // fills that slab
+  REQUIRE(cache.footprint().device_bytes == 20 * page_bytes);
   cache.clear();
   REQUIRE(cache.size() == 0);
   REQUIRE(cache.footprint().device_bytes == 0);
+  REQUIRE(cache.footprint().reserved_bytes == 0);
+}
+
+
+TEST_CASE("rows in single pages and in slabs match the oracle", "[full]") {
+  const auto seed = test::fresh_seed();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  const layer_shape shape{32, 8, 128};
+  const std::size_t hq = 32, hk = 8, d = 128, total = 4600;  // 18 pages of 256 tokens: 16 alone, 2 in a slab
+  const auto q = test::random_values<float>(rng, hq * d);
+  const auto k = test::random_values<float>(rng, total * hk * d);
+  const auto v = test::random_values<float>(rng, total * hk * d);
+  full_cache<bf16> cache(shape, {dtype::bf16, 256});
+  cache.append(tensor_view<const float, 3>(k.data(), {total - 1, hk, d}), tensor_view<const float, 3>(v.data(), {total - 1, hk, d}));
+  std::vector<float> out(hq * d);
+  cache.append_and_attend(tensor_view<const float, 3>(q.data(), {1, hq, d}),
+                          tensor_view<const float, 3>(k.data() + (total - 1) * hk * d, {1, hk, d}),
+                          tensor_view<const float, 3>(v.data() + (total - 1) * hk * d, {1, hk, d}),
+                          tensor_view<float, 3>(out.data(), {1, hq, d}));
+  // the oracle sees the keys and values as stored (rounded to bf16); the step's own token is
+  // attended as given, in f32
+  std::vector<float> kr = k, vr = v;
+  for (std::size_t i = 0; i < (total - 1) * hk * d; ++i) kr[i] = to_float(to_bf16(k[i])), vr[i] = to_float(to_bf16(v[i]));
+  const auto exact = attention_reference(tensor_view<const float, 3>(q.data(), {1, hq, d}),
+                                         tensor_view<const float, 3>(kr.data(), {total, hk, d}),
+                                         tensor_view<const float, 3>(vr.data(), {total, hk, d}), shape, total - 1);
+  REQUIRE(test::relative_error(std::span<const float>(out), std::span<const double>(exact)) <= test::attention_f32_rel);
+  // every stored row is where the segments say
+  const auto segs = cache.segments(0, total);
+  for (const auto& seg : segs)
+    for (std::size_t t = 0; t < seg.tokens; ++t)
+      for (std::size_t h = 0; h < hk; ++h)
+        REQUIRE(seg.k.row(t, h)[5].bits == to_bf16(k[((seg.start + t) * hk + h) * d + 5]).bits);
 }
 
 TEST_CASE("stored values convert with round to nearest even", "[full]") {

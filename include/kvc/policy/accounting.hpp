@@ -8,17 +8,21 @@ namespace kvc {
 /// Bytes a cache holds, by tier. `device_bytes` and `host_bytes` count everything allocated in
 /// that tier (payload, scales, mins, residual windows, indices, channel copies, page slack);
 /// `metadata_bytes` is the part of those two that is not key/value payload (scales, mins,
-/// indices, bounds, channel-major copies), reported so nothing is hidden.
+/// indices, bounds, channel-major copies), reported so nothing is hidden. `reserved_bytes` is
+/// the part of device_bytes allocated ahead that holds no token yet (the unused rest of the
+/// last page or slab): held, but not read by attention.
 struct memory_footprint {
   std::size_t device_bytes = 0;
   std::size_t host_bytes = 0;
   std::size_t metadata_bytes = 0;
+  std::size_t reserved_bytes = 0;
 
   std::size_t total() const { return device_bytes + host_bytes; }
   memory_footprint& operator+=(const memory_footprint& o) {
     device_bytes += o.device_bytes;
     host_bytes += o.host_bytes;
     metadata_bytes += o.metadata_bytes;
+    reserved_bytes += o.reserved_bytes;
     return *this;
   }
   friend bool operator==(const memory_footprint&, const memory_footprint&) = default;

@@ -59,7 +59,7 @@ class full_cache {
     store_.append(k, v);
   }
 
-  memory_footprint footprint() const { return {store_.allocated_bytes(), 0, 0}; }
+  memory_footprint footprint() const { return {store_.allocated_bytes(), 0, 0, store_.reserved_bytes()}; }
   transfer_traffic traffic() const { return {}; }
   void clear() { store_.clear(); }
 
