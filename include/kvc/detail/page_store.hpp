@@ -21,7 +21,7 @@ namespace kvc::detail {
 /// takes a page per block; once it holds `slab_after` slabs' worth, each new block is a slab of
 /// at least 2 MiB (huge_page_bytes), so that a large cache sits on transparent huge pages: a
 /// decode streams the whole cache, and on 4 KiB pages it stalls on TLB misses (a 32k bf16
-/// decode ran ~7 % slower). The slack, reported by reserved_bytes(), is thus at most one page
+/// decode ran 5–8 % slower). The slack, reported by reserved_bytes(), is thus at most one page
 /// or a fifth of the allocation, whichever is larger.
 template <class T>
 class page_store {
