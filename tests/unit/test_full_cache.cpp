@@ -71,7 +71,6 @@ TEST_CASE("footprint counts the blocks actually allocated and what of them holds
   REQUIRE(cache.footprint().reserved_bytes == 0);
 }
 
-
 TEST_CASE("rows in single pages and in slabs match the oracle", "[full]") {
   const auto seed = test::fresh_seed();
   INFO("seed " << seed);
