@@ -206,8 +206,7 @@ std::vector<policy_result> run_compare(const compare_options& o, const progress_
     r.attn_rel_error = std::sqrt(err2 / ref2);
     r.mass_recall = recall_count ? recall_sum / double(recall_count) : -1.0;
     r.decode_us_per_token = median_us;
-    // what attention reads: device bytes held, less those reserved ahead (no token in them yet)
-    r.bytes_read_per_step = double(fp.device_bytes - fp.reserved_bytes) + h2d_bytes / double(o.steps);
+    r.bytes_read_per_step = double(fp.held_device_bytes()) + h2d_bytes / double(o.steps);
     r.h2d_bytes_per_step = h2d_bytes / double(o.steps);
     r.achieved_gbps = r.bytes_read_per_step / (median_us * 1e-6) / 1e9;
     r.read_bw_gbps = read_bw;

@@ -107,8 +107,7 @@ std::vector<trace_result> run_trace_compare(const io::kv_trace& t, const std::ve
         step_us[s] += std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
         const double h2d = double(cache.traffic(int(l)).host_to_device - before.host_to_device);
         h2d_bytes += h2d;
-        const auto fp = cache.footprint(int(l));
-        read_bytes += double(fp.device_bytes - fp.reserved_bytes) + h2d;  // as in run_compare
+        read_bytes += double(cache.footprint(int(l)).held_device_bytes()) + h2d;
         for (std::size_t i = 0; i < out.size(); ++i) {
           const double diff = double(out[i]) - exact[l][s][i];
           err2 += diff * diff;

@@ -33,8 +33,7 @@ void decode_attention(benchmark::State& state) {
                          kvc::all_visible, st);
     benchmark::DoNotOptimize(st.acc.data());
   }
-  const auto fp = cache.footprint();
-  const double bytes = double(fp.device_bytes - fp.reserved_bytes);  // the bytes attention reads
+  const double bytes = double(cache.footprint().held_device_bytes());
   state.SetBytesProcessed(std::int64_t(bytes) * state.iterations());
   state.counters["context"] = double(context);
 }

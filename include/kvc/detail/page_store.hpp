@@ -34,7 +34,11 @@ class page_store {
   std::size_t size() const { return size_; }
   std::size_t page_tokens() const { return page_tokens_; }
   /// Bytes allocated for keys and values.
-  std::size_t allocated_bytes() const { return allocated_; }
+  std::size_t allocated_bytes() const {
+    std::size_t bytes = 0;
+    for (const block& b : blocks_) bytes += 2 * buffer_bytes<T>(b.pages * page_elems_);
+    return bytes;
+  }
   /// Of allocated_bytes(), those that hold no token yet (the rest of the last page and block).
   std::size_t reserved_bytes() const {
     return allocated_bytes() - size_ * 2 * std::size_t(shape_.kv_heads) * std::size_t(shape_.head_dim) * sizeof(T);
@@ -85,10 +89,7 @@ class page_store {
     const std::size_t pages = (size_ + page_tokens_ - 1) / page_tokens_;
     k_pages_.resize(pages);
     v_pages_.resize(pages);
-    while (!blocks_.empty() && blocks_.back().first_page >= pages) {
-      allocated_ -= 2 * buffer_bytes<T>(blocks_.back().pages * page_elems_);
-      blocks_.pop_back();
-    }
+    while (!blocks_.empty() && blocks_.back().first_page >= pages) blocks_.pop_back();
   }
   void clear() { truncate(0); }
 
@@ -116,7 +117,6 @@ class page_store {
     if (blocks_.empty() || i == blocks_.back().first_page + blocks_.back().pages) {
       const std::size_t n = i >= slab_after * pages_per_slab_ ? pages_per_slab_ : 1;
       blocks_.push_back({i, n, make_buffer<T>(n * page_elems_), make_buffer<T>(n * page_elems_)});
-      allocated_ += 2 * buffer_bytes<T>(n * page_elems_);
     }
     const block& b = blocks_.back();
     k_pages_.push_back(b.k.get() + (i - b.first_page) * page_elems_);
@@ -129,7 +129,6 @@ class page_store {
   std::size_t pages_per_slab_;
   std::vector<block> blocks_;
   std::vector<T*> k_pages_, v_pages_;  // page i of keys and values, within blocks_
-  std::size_t allocated_ = 0;
   std::size_t size_ = 0;
 };
 

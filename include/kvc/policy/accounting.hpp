@@ -18,6 +18,8 @@ struct memory_footprint {
   std::size_t reserved_bytes = 0;
 
   std::size_t total() const { return device_bytes + host_bytes; }
+  /// Device bytes that hold tokens: what attention reads of the device tier.
+  std::size_t held_device_bytes() const { return device_bytes - reserved_bytes; }
   memory_footprint& operator+=(const memory_footprint& o) {
     device_bytes += o.device_bytes;
     host_bytes += o.host_bytes;
