@@ -1,4 +1,4 @@
-// kvc::io::resolve_plan: `tailorkv:plan=FILE` reads and validates a plan file; other specs are uniform.
+// kvc::io::resolve_plan: `plan:FILE` reads and validates a plan file; other specs are uniform.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -24,7 +24,7 @@ struct temp_file {
     std::ofstream(path) << text;
   }
   ~temp_file() { std::filesystem::remove(path); }
-  std::string spec() const { return "tailorkv:plan=" + path.string(); }
+  std::string spec() const { return "plan:" + path.string(); }
 };
 
 std::string error_of(const std::string& spec, int layers) {
@@ -38,7 +38,7 @@ std::string error_of(const std::string& spec, int layers) {
 
 }  // namespace
 
-TEST_CASE("resolve_plan: specs other than tailorkv:plan= give a uniform plan", "[resolve_plan]") {
+TEST_CASE("resolve_plan: specs other than plan:FILE give a uniform plan", "[resolve_plan]") {
   for (const char* spec : {"full:bf16", "quant:k=2,v=2,group=64,residual=128", "tailorkv:calibrate=1,bits=1"}) {
     const cache_plan p = io::resolve_plan(spec, 5);
     REQUIRE(p.layers == std::vector<std::string>(5, spec));
@@ -71,7 +71,7 @@ TEST_CASE("resolve_plan reads a tailorkv plan file with its scores", "[resolve_p
 
 TEST_CASE("resolve_plan errors name the problem", "[resolve_plan]") {
   const std::string missing = (std::filesystem::temp_directory_path() / "kvc_no_such_plan.json").string();
-  CHECK_THAT(error_of("tailorkv:plan=" + missing, 4), Contains("cannot open plan file") && Contains(missing));
+  CHECK_THAT(error_of("plan:" + missing, 4), Contains("cannot open plan file") && Contains(missing));
 
   const temp_file three(R"({"model":"m","layers":[{"layer":0,"policy":"full:bf16"},{"layer":1,"policy":"full:bf16"},
                             {"layer":2,"policy":"full:f16"}]})");
@@ -87,8 +87,12 @@ TEST_CASE("resolve_plan errors name the problem", "[resolve_plan]") {
   const temp_file bad_spec(R"({"layers":[{"layer":0,"policy":"full:bf16"},{"layer":1,"policy":"quant:k=2,,v=2"}]})");
   CHECK_THAT(error_of(bad_spec.spec(), 2), Contains("layer 1") && Contains("empty item"));
 
-  const temp_file nested(R"({"layers":[{"layer":0,"policy":"tailorkv:plan=other.json"}]})");
+  const temp_file nested(R"({"layers":[{"layer":0,"policy":"plan:other.json"}]})");
   CHECK_THAT(error_of(nested.spec(), 1), Contains("refers to another plan file"));
 
-  CHECK_THAT(error_of(three.spec() + ",bits=1", 3), Contains("unknown option 'bits'"));
+  // everything after plan: is the file name (options belong in the file), so a trailing option
+  // is part of a name that does not exist
+  CHECK_THAT(error_of(three.spec() + ",bits=1", 3), Contains("cannot open plan file") && Contains(",bits=1'"));
+  CHECK_THAT(error_of("plan:", 3), Contains("needs a file name"));
+  CHECK_THAT(error_of("plan", 3), Contains("plan:FILE"));
 }

@@ -88,7 +88,7 @@ TEST_CASE("tailorkv:calibrate=1 picks each layer's policy at prefill and then eq
   for (int l = 0; l < num_layers; ++l) {
     INFO("layer " << l << " dense " << dense[std::size_t(l)]);
     const auto& w = model[std::size_t(l)];
-    auto* tkv = cache.policy_as<tailorkv_cache>(l);
+    auto* tkv = cache.policy_as<tailorkv_cache<bf16>>(l);
     REQUIRE(tkv != nullptr);
     REQUIRE(cache.spec(l) == spec);
     REQUIRE_FALSE(tkv->calibrated());
@@ -105,7 +105,9 @@ TEST_CASE("tailorkv:calibrate=1 picks each layer's policy at prefill and then eq
     REQUIRE(tkv->calibrated());
     INFO("P " << tkv->score());
     REQUIRE(tkv->chosen_spec() == expected);
-    REQUIRE(tkv->chosen()->spec() == expected);
+    // the chosen cache is the concrete policy the spec names, composed in, not rebuilt from a string
+    REQUIRE((tkv->chosen_as<tailorkv_cache<bf16>::quant_type>() != nullptr) == dense[std::size_t(l)]);
+    REQUIRE((tkv->chosen_as<tailorkv_cache<bf16>::sparse_type>() != nullptr) == !dense[std::size_t(l)]);
     REQUIRE(tkv->score() == dense_preference_score(rows(q_prompt, context, 32, hq), rows(w.keys, 0, prompt, hk), shape));
     require_same(out_a, out_b);
 
@@ -121,10 +123,10 @@ TEST_CASE("tailorkv:calibrate=1 picks each layer's policy at prefill and then eq
       direct->append_and_attend(qs, rows(w.keys, pos, 1, hk), rows(w.values, pos, 1, hk),
                                 tensor_view<float, 3>(step_b.data(), {1, hq, dim}));
       require_same(step_a, step_b);
-      std::vector<std::size_t> pa, pb;
-      REQUIRE(cache.attended_positions(l, 1, pa));
-      if (direct->attended_positions(1, pb)) REQUIRE(pa == pb);
-      else REQUIRE(pa.size() == pos);  // attends everything held before the step
+      const auto pa = cache.attended_positions(l, 1);
+      REQUIRE(pa.has_value());
+      if (const auto pb = direct->attended_positions(1)) REQUIRE(*pa == *pb);
+      else REQUIRE(pa->size() == pos);  // attends everything held before the step
     }
     REQUIRE(cache.size(l) == direct->size());
     REQUIRE(cache.footprint(l) == direct->footprint());
@@ -153,7 +155,8 @@ TEST_CASE("tailorkv stages appended tokens until the first query, then replays t
   };
 
   auto tkv = make_layer_cache("tailorkv:calibrate=1,bits=1", shape);
-  auto& policy = *static_cast<tailorkv_cache*>(tkv->policy());
+  REQUIRE(tkv->as<tailorkv_cache<float>>() == nullptr);  // typed: the wrong type is refused
+  auto& policy = *tkv->as<tailorkv_cache<bf16>>();
   std::size_t t = 0, staged_bytes = 0;
   std::vector<std::size_t> chunks;
   while (t < context) {  // uneven chunks, as an engine loading a prefix might
@@ -223,7 +226,8 @@ TEST_CASE("tailorkv specs with bad options raise kvc::error naming the option", 
   CHECK_THAT(err("tailorkv:calibrate=1,bits=4"), Contains("bits must be one of {1, 2}"));
   CHECK_THAT(err("tailorkv:calibrate=1,setting=medium"), Contains("setting must be long or short"));
   CHECK_THAT(err("tailorkv:calibrate=1,budget=1024"), Contains("unknown option 'budget'"));
-  CHECK_THAT(err("tailorkv:plan=plan.json"), Contains("kvc::io::resolve_plan"));
+  CHECK_THAT(err("tailorkv:plan=plan.json"), Contains("write plan:FILE"));
+  CHECK_THAT(err("plan:plan.json"), Contains("kvc::io::resolve_plan"));
   CHECK(err("tailorkv:calibrate=1,bits=1,tau=0.35,setting=short,causal=1") == "no error");
   // a list of specs splits at tailorkv too
   REQUIRE(split_policy_list("full:bf16,tailorkv:calibrate=1,bits=1,sparse:topk=64") ==
@@ -231,11 +235,12 @@ TEST_CASE("tailorkv specs with bad options raise kvc::error naming the option", 
 }
 
 TEST_CASE("tailorkv forwards nothing before calibration and reports staged bytes", "[tailorkv]") {
-  tailorkv_cache c(shape);
+  tailorkv_cache<bf16> c(shape);
   REQUIRE(c.size() == 0);
   REQUIRE(c.footprint() == memory_footprint{});
   REQUIRE(c.traffic() == transfer_traffic{});
-  REQUIRE(c.chosen() == nullptr);
+  REQUIRE_FALSE(c.calibrated());
+  REQUIRE(c.chosen_as<tailorkv_cache<bf16>::quant_type>() == nullptr);
   REQUIRE(c.chosen_spec().empty());
   REQUIRE(std::isnan(c.score()));
   REQUIRE(c.attended_positions(0).empty());

@@ -110,7 +110,7 @@ TEST_CASE("tailorkv:calibrate=1 inside the model chooses what calibrate_tailorkv
   auto tkv = m.make_cache("tailorkv:calibrate=1,setting=short");
   m.forward(prompt, tkv, logits_mode::none);
   for (std::size_t l = 0; l < L; ++l) {
-    const auto* p = tkv.policy_as<tailorkv_cache>(int(l));
+    const auto* p = tkv.policy_as<tailorkv_cache<bf16>>(int(l));
     REQUIRE(p != nullptr);
     INFO("layer " << l << " P " << plan.scores[l]);
     REQUIRE(p->score() == plan.scores[l]);

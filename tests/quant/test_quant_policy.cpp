@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "kvc/attention/reference.hpp"
-#include "kvc/policy/quantized.hpp"
+#include "kvc/policy/quant.hpp"
 #include "kvc/policy/registry.hpp"
 #include "kvc/quant/codec_ref.hpp"
 #include "support/compare.hpp"
@@ -22,7 +22,7 @@ namespace {
 /// What the cache holds, as f32 `[size, kv_heads, head_dim]`: exact tokens as stored, quantized
 /// blocks through the reference decoder (and the inverse rotation when keys were rotated).
 template <class T>
-void effective_kv(const quantized_cache<T>& c, std::vector<float>& K, std::vector<float>& V) {
+void effective_kv(const quant_cache<T>& c, std::vector<float>& K, std::vector<float>& V) {
   const std::size_t H = std::size_t(c.shape().kv_heads), D = std::size_t(c.shape().head_dim);
   const auto& L = c.layout();
   K.assign(c.size() * H * D, 0.0f);
@@ -79,7 +79,7 @@ std::size_t run_steps(const quant_options& o, std::uint64_t seed, int head_dim =
   for (std::size_t t = 0; t < total; ++t)
     for (std::size_t h = 0; h < hk; ++h) k[(t * hk + h) * d + 5] = to_float(to_bf16(4.0f * k[(t * hk + h) * d + 5] + 3.0f));
 
-  quantized_cache<T> cache(shape, o);
+  quant_cache<T> cache(shape, o);
   std::vector<float> K, V, out;
   std::size_t pos = 0;
   for (const std::size_t n : steps) {
@@ -102,14 +102,14 @@ std::size_t run_steps(const quant_options& o, std::uint64_t seed, int head_dim =
     REQUIRE(cache.sink_tokens() + cache.quantized_tokens() + cache.residual_tokens() == pos);
     REQUIRE(cache.residual_tokens() < o.residual + o.group);
     REQUIRE(cache.residual_tokens() >= std::min(o.residual, pos - cache.sink_tokens()));
-    REQUIRE(cache.sink_tokens() == std::min(o.sinks, pos));
+    REQUIRE(cache.sink_tokens() == std::min(o.sink, pos));
   }
   return cache.quantized_tokens();
 }
 
 quant_options opts(int kb, int vb, std::size_t g, std::size_t r, std::size_t sinks, bool rotate) {
   quant_options o;
-  o.key_bits = kb, o.value_bits = vb, o.group = g, o.residual = r, o.sinks = sinks, o.rotate = rotate;
+  o.key_bits = kb, o.value_bits = vb, o.group = g, o.residual = r, o.sink = sinks, o.rotate = rotate;
   return o;
 }
 
@@ -123,7 +123,7 @@ TEST_CASE("every step matches the oracle on the dequantized cache", "[quant]") {
                                    opts(2, 2, 32, 64, 5, true), opts(1, 2, 64, 64, 2, true),
                                    opts(2, 1, 8, 16, 0, false));
   INFO("seed " << seed << ", k " << o.key_bits << ", v " << o.value_bits << ", group " << o.group << ", residual "
-               << o.residual << ", sinks " << o.sinks << ", rotate " << o.rotate);
+               << o.residual << ", sinks " << o.sink << ", rotate " << o.rotate);
   SECTION("f32 residual") { REQUIRE(run_steps<float>(o, seed) > 2 * o.group); }
   SECTION("bf16 residual") { REQUIRE(run_steps<bf16>(o, seed) > 2 * o.group); }
 }
@@ -144,7 +144,7 @@ TEST_CASE("a whole-prompt prefill is exact even when it flushes blocks", "[quant
   const std::size_t n = 200;
   const auto q = test::random_values<float>(rng, n * 4 * 32);
   const auto k = test::random_values<float>(rng, n * 2 * 32), v = test::random_values<float>(rng, n * 2 * 32);
-  quantized_cache<float> cache(shape, opts(1, 1, 16, 32, 0, false));
+  quant_cache<float> cache(shape, opts(1, 1, 16, 32, 0, false));
   std::vector<float> out(n * 4 * 32);
   const tensor_view<const float, 3> qv(q.data(), {n, 4, 32}), kv(k.data(), {n, 2, 32}), vv(v.data(), {n, 2, 32});
   cache.append_and_attend(qv, kv, vv, tensor_view<float, 3>(out.data(), {n, 4, 32}));
@@ -162,7 +162,7 @@ TEST_CASE("footprint counts the blocks, the residual ring and the sinks as alloc
   const int kb = GENERATE(1, 2, 4, 8);
   const int vb = GENERATE(1, 2, 8);
   const std::size_t G = 64, R = 128, S = 4;
-  quantized_cache<bf16> cache(shape, opts(kb, vb, G, R, S, false));
+  quant_cache<bf16> cache(shape, opts(kb, vb, G, R, S, false));
   const auto k = test::random_values<bf16>(rng, tokens * H * D), v = test::random_values<bf16>(rng, tokens * H * D);
   cache.append(tensor_view<const bf16, 3>(k.data(), {tokens, H, D}), tensor_view<const bf16, 3>(v.data(), {tokens, H, D}));
   const std::size_t blocks = (tokens - S - R) / G;  // 13 blocks; 1000 - 4 - 832 = 164 in the residual
@@ -171,7 +171,7 @@ TEST_CASE("footprint counts the blocks, the residual ring and the sinks as alloc
   const std::size_t meta = H * 2 * 2 * (D + G * (D / G));  // f16 scale + min: per key channel, per value token-group
   const std::size_t exact = 2 * H * (R + G + S) * D * sizeof(bf16);
   // blocks are allocated in chunks of chunk_tokens / G blocks; the last chunk's unused part counts
-  const std::size_t per_chunk = quantized_cache<bf16>::chunk_tokens / G;
+  const std::size_t per_chunk = quant_cache<bf16>::chunk_tokens / G;
   const std::size_t chunks = (blocks + per_chunk - 1) / per_chunk;
   REQUIRE(cache.blocks_per_chunk() == per_chunk);
   const auto f = cache.footprint();
@@ -191,9 +191,9 @@ TEST_CASE("the registry builds quant caches that behave like the policy itself",
   INFO("seed " << seed);
   std::mt19937_64 rng(seed);
   const layer_shape shape{8, 2, 64};
-  const std::string spec = "quant:k=4,v=2,group=32,residual=64,sink=2,rotate=1,store=f16";
+  const std::string spec = "quant:k=4,v=2,group=32,residual=64,sink=2,rotate=1,dtype=f16";
   auto erased = make_layer_cache(spec, shape);
-  quantized_cache<f16> direct(shape, quant_options::from_spec(policy_spec::parse(spec)));
+  quant_cache<f16> direct(shape, quant_options::from_spec(policy_spec::parse(spec)));
   const std::size_t n = 150;
   const auto q = test::random_values<float>(rng, (n + 1) * 8 * 64);
   const auto k = test::random_values<float>(rng, (n + 1) * 2 * 64), v = test::random_values<float>(rng, (n + 1) * 2 * 64);
@@ -220,7 +220,7 @@ TEST_CASE("bad quant specs raise kvc::error naming the option", "[quant]") {
   REQUIRE_THROWS_WITH(make_layer_cache("quant:bits=2", shape), Catch::Contains("unknown option 'bits'"));
   REQUIRE_THROWS_WITH(make_layer_cache("quant:rotate=1,group=32,residual=64", layer_shape{8, 2, 96}),
                       Catch::Contains("rotate=1 needs a power-of-two head_dim"));
-  REQUIRE_THROWS_WITH(make_layer_cache("quant:store=int8", shape), Catch::Contains("store"));
-  REQUIRE_THROWS_AS(quantized_cache<float>(shape, opts(2, 5, 64, 128, 0, false)), kvc::error);
+  REQUIRE_THROWS_WITH(make_layer_cache("quant:dtype=int8", shape), Catch::Contains("dtype"));
+  REQUIRE_THROWS_AS(quant_cache<float>(shape, opts(2, 5, 64, 128, 0, false)), kvc::error);
   REQUIRE_NOTHROW(make_layer_cache("quant:k=1,v=1,group=128,residual=128,sink=64", shape));
 }

@@ -8,7 +8,7 @@
 #include "kvc/attention/reference.hpp"
 #include "kvc/cache.hpp"
 #include "kvc/policy/full.hpp"
-#include "kvc/policy/sparse_offload.hpp"
+#include "kvc/policy/sparse.hpp"
 #include "sparse/sparse_tolerances.hpp"
 #include "support/compare.hpp"
 #include "support/random.hpp"
@@ -60,7 +60,7 @@ TEST_CASE("with topk covering the host tier, sparse equals full and the f64 orac
     o.channels = 8;
     o.selector = sel;
     o.storage = dtype::f32;
-    sparse_offload_cache<float> sparse(shape, o);
+    sparse_cache<float> sparse(shape, o);
     full_cache<float> full(shape, {dtype::f32, 64});
     const auto a = run(sparse, s, {100, 57});
     const auto b = run(full, s, {100, 57});
@@ -86,7 +86,7 @@ TEST_CASE("bf16 storage with every token selected matches full bf16", "[sparse]"
   o.topk = 500;
   o.sink = 3;
   o.window = 9;
-  sparse_offload_cache<bf16> sparse(shape, o);
+  sparse_cache<bf16> sparse(shape, o);
   full_cache<bf16> full(shape);
   const auto a = run(sparse, s, {64});
   const auto b = run(full, s, {64});
@@ -116,7 +116,7 @@ TEST_CASE("traffic() is exactly the bytes each step moves", "[sparse]") {
       visit_dtype(storage, [&](auto tag) {
         using T = decltype(tag);
         const std::size_t e = sizeof(T);
-        sparse_offload_cache<T> c(shape, o);
+        sparse_cache<T> c(shape, o);
         // load a prefix without attending: everything beyond sink + window crosses device->host once
         const std::size_t prefix = 100;
         c.append(s.kv(0, prefix), s.vv(0, prefix));
@@ -173,7 +173,7 @@ TEST_CASE("device bytes stay constant over a 10,000-step generation", "[sparse]"
   const std::size_t steps = 10000;
   const auto q = test::random_values<bf16>(rng, 4 * 16);
   const auto kv = test::random_values<bf16>(rng, steps * 2 * 16);
-  sparse_offload_cache<bf16> c(shape, policy_spec::parse("sparse:topk=32,sink=4,window=8,channels=4").name == "sparse"
+  sparse_cache<bf16> c(shape, policy_spec::parse("sparse:topk=32,sink=4,window=8,channels=4").name == "sparse"
                                           ? sparse_options::from_spec(policy_spec::parse("sparse:topk=32,sink=4,window=8,channels=4"))
                                           : sparse_options{});
   std::vector<float> out(4 * 16);
@@ -203,7 +203,7 @@ TEST_CASE("prefetch_hint moves the channel traffic to hint time and changes noth
   const std::size_t hk = 2, d = 64, ds = 6, topk = 30;
   const sequence s(rng, shape, 400);
   const auto o = sparse_options::from_spec(policy_spec::parse("sparse:topk=30,sink=8,window=8,channels=6"));
-  sparse_offload_cache<bf16> hinted(shape, o), plain(shape, o);
+  sparse_cache<bf16> hinted(shape, o), plain(shape, o);
   hinted.append(s.kv(0, 300), s.vv(0, 300));
   plain.append(s.kv(0, 300), s.vv(0, 300));
   std::vector<float> a(s.hq * d), b(s.hq * d);
@@ -232,15 +232,15 @@ TEST_CASE("prefetch_hint moves the channel traffic to hint time and changes noth
   REQUIRE_THROWS_WITH(hinted.prefetch_hint(s.kv(0, 1)), Catch::Contains("predicted_q"));
   // the device budget is enforced: a hint that would not fit is declined, the step reads the host
   auto tight = o;
-  tight.device_budget = sparse_offload_cache<bf16>(shape, o).footprint().device_bytes + 2 * topk * hk * d * sizeof(bf16);
-  sparse_offload_cache<bf16> budgeted(shape, tight);
+  tight.device_budget = sparse_cache<bf16>(shape, o).footprint().device_bytes + 2 * topk * hk * d * sizeof(bf16);
+  sparse_cache<bf16> budgeted(shape, tight);
   budgeted.append(s.kv(0, 300), s.vv(0, 300));
   const auto tb = budgeted.traffic();
   budgeted.prefetch_hint(s.qv(300, 1));
   REQUIRE(budgeted.traffic() == tb);
   REQUIRE(budgeted.footprint().device_bytes <= tight.device_budget);
   tight.device_budget = 1000;
-  REQUIRE_THROWS_WITH(sparse_offload_cache<bf16>(shape, tight), Catch::Contains("device_budget"));
+  REQUIRE_THROWS_WITH(sparse_cache<bf16>(shape, tight), Catch::Contains("device_budget"));
 }
 
 TEST_CASE("bad options name the option; topk beyond the tokens held takes them all", "[sparse]") {
@@ -254,7 +254,7 @@ TEST_CASE("bad options name the option; topk beyond the tokens held takes them a
   REQUIRE_THROWS_WITH(make_layer_cache("sparse:dtype=int8", shape), Catch::Contains("dtype"));
   REQUIRE_THROWS_WITH(make_layer_cache("sparse:topk=8,tokp=9", shape), Catch::Contains("unknown option 'tokp'"));
   REQUIRE_THROWS_WITH(make_layer_cache("sparse:bf16", shape), Catch::Contains("unexpected argument 'bf16'"));
-  REQUIRE_THROWS_WITH(sparse_offload_cache<float>(shape, sparse_options{.channels = 100}), Catch::Contains("channels"));
+  REQUIRE_THROWS_WITH(sparse_cache<float>(shape, sparse_options{.channels = 100}), Catch::Contains("channels"));
   auto c = make_layer_cache("sparse:topk=100000,sink=2,window=2,selector=exact,dtype=f32", shape);
   REQUIRE(c->spec() == "sparse:topk=100000,sink=2,window=2,selector=exact,dtype=f32");
 
@@ -265,13 +265,13 @@ TEST_CASE("bad options name the option; topk beyond the tokens held takes them a
   std::vector<float> out(s.hq * s.d);
   c->append(s.kv(0, 49), s.vv(0, 49));
   c->append_and_attend(s.qv(49, 1), s.kv(49, 1), s.vv(49, 1), tensor_view<float, 3>(out.data(), {1, s.hq, s.d}));
-  std::vector<std::size_t> pos;
-  REQUIRE(c->attended_positions(0, pos));
-  REQUIRE(pos.size() == 49);
+  const auto pos = c->attended_positions(0);
+  REQUIRE(pos.has_value());
+  REQUIRE(pos->size() == 49);
   const auto exact = attention_reference(s.qv(49, 1), s.kv(0, 50), s.vv(0, 50), shape, 49);
   REQUIRE(test::relative_error(std::span<const float>(out), std::span<const double>(exact)) <= test::sparse_vs_oracle_rel);
-  REQUIRE_THROWS_WITH(c->attended_positions(2, pos), Catch::Contains("kv_head 2 out of range"));
+  REQUIRE_THROWS_WITH(c->attended_positions(2), Catch::Contains("kv_head 2 out of range"));
   // the runtime face reaches the concrete policy
   kv_cache cache("sparse:topk=4", 2, shape);
-  REQUIRE(cache.policy_as<sparse_offload_cache<bf16>>(1) != nullptr);
+  REQUIRE(cache.policy_as<sparse_cache<bf16>>(1) != nullptr);
 }

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "kvc/attention/recall.hpp"
-#include "kvc/attention/topk.hpp"
-#include "kvc/policy/sparse_offload.hpp"
+#include "kvc/detail/topk.hpp"
+#include "kvc/policy/sparse.hpp"
 #include "sparse/sparse_tolerances.hpp"
 #include "support/random.hpp"
 
@@ -142,7 +142,7 @@ TEST_CASE("channels, pages and exact selectors find planted heavy hitters", "[sp
     const auto o = sparse_options::from_spec(policy_spec::parse(spec));
     visit_dtype(o.storage, [&](auto tag) {
       using T = decltype(tag);
-      sparse_offload_cache<T> c(p.shape, o);
+      sparse_cache<T> c(p.shape, o);
       c.append(tensor_view<const float, 3>(p.k.data(), {p.context, p.hk, p.d}),
                tensor_view<const float, 3>(p.v.data(), {p.context, p.hk, p.d}));
       std::vector<float> out(p.hq * p.d);
@@ -179,7 +179,7 @@ TEST_CASE("the exact selector takes the true top-k of the summed group score", "
   o.topk = topk;
   o.sink = sink;
   o.window = window;
-  sparse_offload_cache<float> c(shape, o);
+  sparse_cache<float> c(shape, o);
   c.append(tensor_view<const float, 3>(k.data(), {n, hk, d}), tensor_view<const float, 3>(k.data(), {n, hk, d}));
   std::vector<float> out(hq * d);
   const tensor_view<const float, 3> kn(k.data() + n * hk * d, {1, hk, d});

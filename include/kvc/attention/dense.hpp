@@ -10,7 +10,7 @@
 #include <omp.h>
 
 #include "kvc/attention/dense_simd.hpp"
-#include "kvc/attention/kv_segment.hpp"
+#include "kvc/core/kv_segment.hpp"
 #include "kvc/attention/softmax_state.hpp"
 #include "kvc/core/layer_shape.hpp"
 #include "kvc/detail/convert_row.hpp"

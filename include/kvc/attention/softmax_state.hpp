@@ -1,10 +1,11 @@
-// Online-softmax state of a set of query rows, with the merge rule for split attention.
+// Online-softmax state of a set of query rows on the host, merged with kvc::softmax_merge.
 #pragma once
 
-#include <cmath>
 #include <cstddef>
 #include <limits>
 #include <vector>
+
+#include "kvc/attention/softmax_merge.hpp"
 
 namespace kvc {
 
@@ -29,30 +30,11 @@ struct softmax_state {
   float* acc_row(std::size_t r) { return acc.data() + r * dim; }
   const float* acc_row(std::size_t r) const { return acc.data() + r * dim; }
 
-  /// Merges a partial (m2, l2, acc2 [dim]) over other keys into row r.
-  void merge(std::size_t r, float m2, float l2, const float* acc2) {
-    if (l2 == 0.0f) return;
-    float* a = acc_row(r);
-    if (l[r] == 0.0f) {
-      m[r] = m2;
-      l[r] = l2;
-      for (std::size_t d = 0; d < dim; ++d) a[d] = acc2[d];
-      return;
-    }
-    const float mn = std::max(m[r], m2);
-    const float c1 = std::exp(m[r] - mn);
-    const float c2 = std::exp(m2 - mn);
-    for (std::size_t d = 0; d < dim; ++d) a[d] = a[d] * c1 + acc2[d] * c2;
-    l[r] = l[r] * c1 + l2 * c2;
-    m[r] = mn;
-  }
+  /// Merges a partial (m2, l2, acc2 [dim]) over other keys into row r (kvc::softmax_merge).
+  void merge(std::size_t r, float m2, float l2, const float* acc2) { softmax_merge(m[r], l[r], acc_row(r), m2, l2, acc2, dim); }
 
   /// out [dim] = acc / l for row r (zero if the row saw no keys).
-  void write(std::size_t r, float* out) const {
-    const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
-    const float* a = acc_row(r);
-    for (std::size_t d = 0; d < dim; ++d) out[d] = a[d] * inv;
-  }
+  void write(std::size_t r, float* out) const { softmax_normalize(l[r], acc_row(r), out, dim); }
 };
 
 }  // namespace kvc

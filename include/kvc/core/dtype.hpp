@@ -1,12 +1,12 @@
-// Element types (f32, bf16, f16), their names and sizes, and exact scalar conversions.
+// Element types (f32, bf16, f16), their names and sizes, and exact scalar conversions (host and device).
 #pragma once
 
-#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <type_traits>
 
+#include "kvc/config.hpp"
 #include "kvc/core/error.hpp"
 
 namespace kvc {
@@ -24,7 +24,7 @@ struct f16 {
 };
 
 /// Bytes per element of `t`.
-constexpr std::size_t dtype_size(dtype t) { return t == dtype::f32 ? 4 : 2; }
+KVC_HOST_DEVICE constexpr std::size_t dtype_size(dtype t) { return t == dtype::f32 ? 4 : 2; }
 
 /// Lower-case name as used in policy specs: "f32", "bf16", "f16".
 constexpr std::string_view dtype_name(dtype t) {
@@ -53,36 +53,36 @@ template <> inline constexpr dtype dtype_of<f16> = dtype::f16;
 // ---- conversions: round to nearest even, NaN stays NaN, Inf stays Inf ------------------------
 
 /// bf16 -> f32 is exact.
-constexpr float to_float(bf16 x) { return std::bit_cast<float>(std::uint32_t(x.bits) << 16); }
-constexpr float to_float(float x) { return x; }
+KVC_HOST_DEVICE constexpr float to_float(bf16 x) { return detail::bit_cast<float>(std::uint32_t(x.bits) << 16); }
+KVC_HOST_DEVICE constexpr float to_float(float x) { return x; }
 
 /// f32 -> bf16, round to nearest even; NaN keeps its sign and becomes a quiet NaN.
-constexpr bf16 to_bf16(float f) {
-  std::uint32_t u = std::bit_cast<std::uint32_t>(f);
+KVC_HOST_DEVICE constexpr bf16 to_bf16(float f) {
+  std::uint32_t u = detail::bit_cast<std::uint32_t>(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return bf16{std::uint16_t((u >> 16) | 0x0040u)};
   u += 0x7fffu + ((u >> 16) & 1u);
   return bf16{std::uint16_t(u >> 16)};
 }
 
 /// f16 -> f32 is exact (subnormals included).
-constexpr float to_float(f16 h) {
+KVC_HOST_DEVICE constexpr float to_float(f16 h) {
   const std::uint32_t sign = std::uint32_t(h.bits & 0x8000u) << 16;
   const std::uint32_t exp = (h.bits >> 10) & 0x1fu;
   std::uint32_t man = h.bits & 0x3ffu;
-  if (exp == 0x1f) return std::bit_cast<float>(sign | 0x7f800000u | (man << 13));  // Inf/NaN
-  if (exp != 0) return std::bit_cast<float>(sign | ((exp + 112u) << 23) | (man << 13));
-  if (man == 0) return std::bit_cast<float>(sign);  // +-0
+  if (exp == 0x1f) return detail::bit_cast<float>(sign | 0x7f800000u | (man << 13));  // Inf/NaN
+  if (exp != 0) return detail::bit_cast<float>(sign | ((exp + 112u) << 23) | (man << 13));
+  if (man == 0) return detail::bit_cast<float>(sign);  // +-0
   int e = -1;  // subnormal: normalise
   do {
     ++e;
     man <<= 1;
   } while ((man & 0x400u) == 0);
-  return std::bit_cast<float>(sign | (std::uint32_t(112 - e) << 23) | ((man & 0x3ffu) << 13));
+  return detail::bit_cast<float>(sign | (std::uint32_t(112 - e) << 23) | ((man & 0x3ffu) << 13));
 }
 
 /// f32 -> f16, round to nearest even, overflow to Inf, gradual underflow to subnormals.
-constexpr f16 to_f16(float f) {
-  const std::uint32_t u = std::bit_cast<std::uint32_t>(f);
+KVC_HOST_DEVICE constexpr f16 to_f16(float f) {
+  const std::uint32_t u = detail::bit_cast<std::uint32_t>(f);
   const std::uint16_t sign = std::uint16_t((u >> 16) & 0x8000u);
   const std::uint32_t a = u & 0x7fffffffu;
   if (a > 0x7f800000u) return f16{std::uint16_t(sign | 0x7e00u | ((a >> 13) & 0x3ffu))};  // NaN
@@ -105,7 +105,7 @@ constexpr f16 to_f16(float f) {
 
 /// Converts a float to storage type T (identity for float).
 template <class T>
-constexpr T from_float(float f) {
+KVC_HOST_DEVICE constexpr T from_float(float f) {
   if constexpr (std::is_same_v<T, bf16>) return to_bf16(f);
   else if constexpr (std::is_same_v<T, f16>) return to_f16(f);
   else return f;

@@ -55,6 +55,18 @@ inline void from_f32_row(const float* src, T* dst, std::size_t n) {
   }
 }
 
+/// dst[i] = T(src[i]) for i < n between any two storage types: a copy when S is T, else through
+/// f32 in `tmp` [n] (exact widening, then round to nearest even).
+template <class S, class T>
+inline void convert_row(const S* src, T* dst, float* tmp, std::size_t n) {
+  if constexpr (std::is_same_v<S, T>) {
+    std::memcpy(dst, src, n * sizeof(T));
+  } else {
+    to_f32_row(src, tmp, n);
+    from_f32_row(tmp, dst, n);
+  }
+}
+
 /// dst[i] = float(src[i]) for any runtime dtype.
 inline void to_f32_row(const void* src, dtype type, float* dst, std::size_t n) {
   visit_dtype(type, [&](auto tag) {

@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "kvc/attention/kv_segment.hpp"
+#include "kvc/core/kv_segment.hpp"
 #include "kvc/core/layer_shape.hpp"
 #include "kvc/core/tensor_view.hpp"
 #include "kvc/detail/convert_row.hpp"
@@ -56,8 +56,8 @@ class page_store {
         const std::size_t pos = size_ + i;
         if (pos / page_tokens_ >= k_pages_.size()) add_page();
         for (std::size_t h = 0; h < heads; ++h) {
-          copy_row(kt.row(i, h), key_row(pos, h), tmp.data(), dim);
-          copy_row(vt.row(i, h), value_row(pos, h), tmp.data(), dim);
+          convert_row(kt.row(i, h), key_row(pos, h), tmp.data(), dim);
+          convert_row(vt.row(i, h), value_row(pos, h), tmp.data(), dim);
         }
       }
     });
@@ -100,15 +100,6 @@ class page_store {
     std::size_t first_page, pages;
     std::unique_ptr<T[], free_deleter> k, v;  // `pages` pages of [kv_heads, page_tokens, head_dim]
   };
-  template <class S>
-  static void copy_row(const S* src, T* dst, float* tmp, std::size_t dim) {
-    if constexpr (std::is_same_v<S, T>) {
-      std::copy(src, src + dim, dst);
-    } else {
-      to_f32_row(src, tmp, dim);
-      from_f32_row(tmp, dst, dim);
-    }
-  }
   T* row(T* page, std::size_t pos, std::size_t head) const {
     return page + (head * page_tokens_ + pos % page_tokens_) * std::size_t(shape_.head_dim);
   }

@@ -69,17 +69,13 @@ inline double dense_preference_score(const dyn_view3& q, const dyn_view3& k, con
   const std::size_t rows = std::min(n, options.last_queries);
   const std::size_t first_row = n - rows;
   const float scale = shape.softmax_scale();
-  const auto byte_row = [](const dyn_view3& v, std::size_t i, std::size_t h) {
-    return static_cast<const char*>(v.data) +
-           (std::ptrdiff_t(i) * v.strides[0] + std::ptrdiff_t(h) * v.strides[1]) * std::ptrdiff_t(dtype_size(v.type));
-  };
 
   // per (row, query head): 1 − kept mass, summed in a fixed order so P is reproducible
   std::vector<double> outside(rows * hq);
   std::vector<float> kh_rows(keys * dim);  // [keys, head_dim] keys of one KV head, f32
   for (std::size_t kh = 0; kh < hk; ++kh) {
 #pragma omp parallel for schedule(static)
-    for (std::size_t t = 0; t < keys; ++t) detail::to_f32_row(byte_row(k, t, kh), k.type, &kh_rows[t * dim], dim);
+    for (std::size_t t = 0; t < keys; ++t) detail::to_f32_row(k.row_ptr(t, kh), k.type, &kh_rows[t * dim], dim);
     const std::size_t tasks = rows * group;
 #pragma omp parallel
     {
@@ -91,7 +87,7 @@ inline double dense_preference_score(const dyn_view3& q, const dyn_view3& k, con
         const std::size_t position = keys - n + r;
         const std::size_t visible = options.causal ? position + 1 : keys;
         const std::size_t top = std::size_t(std::floor(options.top_fraction * double(visible)));
-        detail::to_f32_row(byte_row(q, r, h), q.type, qrow.data(), dim);
+        detail::to_f32_row(q.row_ptr(r, h), q.type, qrow.data(), dim);
         double mx = -INFINITY;
         for (std::size_t t = 0; t < visible; ++t) {
           const float* kr = &kh_rows[t * dim];
@@ -124,7 +120,26 @@ enum class tailorkv_setting {
   short_context,  // LongBench: sparse:topk=128,sink=8,window=56,channels=8
 };
 
+/// The sparse-offload numbers of a setting: top-k, sink, window, scored channels d_s.
+struct tailorkv_sparse_numbers {
+  std::size_t topk, sink, window, channels;
+};
+constexpr tailorkv_sparse_numbers tailorkv_sparse_for(tailorkv_setting s) {
+  return s == tailorkv_setting::long_context ? tailorkv_sparse_numbers{896, 64, 64, 12}
+                                             : tailorkv_sparse_numbers{128, 8, 56, 8};
+}
+
+/// The quantization numbers of a quantization-friendly layer: bits for keys and values, group G
+/// and residual R. Value groups run along channels, so a head_dim under 64 (tiny test models)
+/// gets G = head_dim.
+struct tailorkv_quant_numbers {
+  int bits;
+  std::size_t group, residual;
+};
+
 /// Options of TailorKV calibration: the metric, the threshold and what each kind of layer gets.
+/// The numbers above are the one source of both the spec strings written to plan files and the
+/// option structs the self-calibrating tailorkv policy builds.
 struct tailorkv_calibration_options {
   dense_preference_options metric;
   double tau = tailorkv_tau;  // in (0, 1): P > tau ⇒ quantized layer
@@ -137,28 +152,30 @@ struct tailorkv_calibration_options {
     detail::require(tau > 0.0 && tau < 1.0, "tailorkv: tau must be in (0, 1), got ", tau);
     detail::require(bits == 1 || bits == 2, "tailorkv: bits must be 1 or 2, got ", bits);
   }
-  /// The spec of a quantization-friendly layer: `quant:k=B,v=B,group=64,residual=128`. Value
-  /// groups run along channels, so a head_dim under 64 (tiny test models) gets group=head_dim.
+  /// True if a layer with dense-preference score P is quantized (else sparse-offload).
+  bool quantizes(double score) const { return score > tau; }
+  tailorkv_quant_numbers quant_numbers(int head_dim = 128) const {
+    return {bits, std::size_t(std::min(64, head_dim)), 128};
+  }
+  tailorkv_sparse_numbers sparse_numbers() const { return tailorkv_sparse_for(setting); }
+
+  /// The spec of a quantization-friendly layer: `quant:k=B,v=B,group=G,residual=128`.
   std::string quantized_spec(int head_dim = 128) const {
     validate();
-    const std::string b = std::to_string(bits);
-    std::string spec = "quant:k=";
-    spec += b;
-    spec += ",v=";
-    spec += b;
-    spec += ",group=";
-    spec += std::to_string(std::min(64, head_dim));
-    spec += ",residual=128";
-    return spec;
+    const tailorkv_quant_numbers q = quant_numbers(head_dim);
+    const std::string b = std::to_string(q.bits);
+    return "quant:k=" + b + ",v=" + b + ",group=" + std::to_string(q.group) + ",residual=" +
+           std::to_string(q.residual);
   }
   /// The spec of a sparsity-friendly layer, by setting.
   std::string sparse_spec() const {
-    return setting == tailorkv_setting::long_context ? "sparse:topk=896,sink=64,window=64,channels=12"
-                                                     : "sparse:topk=128,sink=8,window=56,channels=8";
+    const tailorkv_sparse_numbers s = sparse_numbers();
+    return "sparse:topk=" + std::to_string(s.topk) + ",sink=" + std::to_string(s.sink) + ",window=" +
+           std::to_string(s.window) + ",channels=" + std::to_string(s.channels);
   }
   /// The spec a layer with score P and `head_dim` gets: quantized if P > tau, else sparse-offload.
   std::string spec_for(double score, int head_dim = 128) const {
-    return score > tau ? quantized_spec(head_dim) : sparse_spec();
+    return quantizes(score) ? quantized_spec(head_dim) : sparse_spec();
   }
 };
 

@@ -9,6 +9,10 @@
 
 namespace kvc {
 
+/// The spec kind that names a whole-model plan file (`plan:FILE`, resolved by
+/// kvc::io::resolve_plan); not a layer policy.
+inline constexpr std::string_view plan_spec_kind = "plan";
+
 /// One policy spec per layer (`layers[l]` is the spec of layer l), plus optional per-layer notes
 /// (e.g. a calibration score) carried along for people reading the plan.
 struct cache_plan {

@@ -5,9 +5,10 @@
 #include <cstddef>
 #include <vector>
 
+#include "kvc/core/accounting.hpp"
 #include "kvc/core/layer_shape.hpp"
+#include "kvc/core/stream.hpp"
 #include "kvc/core/tensor_view.hpp"
-#include "kvc/policy/accounting.hpp"
 
 namespace kvc {
 
@@ -26,10 +27,16 @@ namespace kvc {
 /// - `footprint()`: bytes by tier, nothing hidden. `traffic()`: cumulative bytes moved between
 ///   tiers. `clear()`: drops every token and resets traffic.
 ///
-/// Optional hooks (no-ops when absent; see `kvc::kv_cache`): `prefetch_hint(predicted_q)` with
-/// predicted_q `[1, q_heads, head_dim]`, the query expected at this layer's next step;
-/// `attended_positions(kv_head)`, the stored positions the last step read (sparse policies).
-/// Wrong shapes or dtypes raise kvc::error naming the argument and the expected value.
+/// Optional members (no-ops when absent; see `kvc::layer_cache`):
+/// - `append_and_attend(q, k, v, out, stream)`: the same step ordered on a `kvc::stream`; a
+///   policy without it runs synchronously on the host;
+/// - `prefetch_hint(predicted_q)` with predicted_q `[1, q_heads, head_dim]`, the query expected
+///   at this layer's next step;
+/// - `attended_positions(kv_head)`, the stored positions the last step read (sparse policies);
+/// - `allocated_bytes()`, the bytes its containers hold, counted from the containers themselves
+///   (the contract test checks footprint() against it).
+/// Wrong shapes, dtypes or memory spaces (a device view passed to a CPU policy) raise kvc::error
+/// naming the argument and the expected value; a bad call leaves the cache unchanged.
 template <class P>
 concept layer_cache_policy = requires(P p, const P cp, const dyn_view3& q, const dyn_view3& k,
                                       const dyn_view3& v, const tensor_view<float, 3>& out) {
@@ -40,6 +47,13 @@ concept layer_cache_policy = requires(P p, const P cp, const dyn_view3& q, const
   { cp.footprint() } -> std::same_as<memory_footprint>;
   { cp.traffic() } -> std::same_as<transfer_traffic>;
   { p.clear() } -> std::same_as<void>;
+};
+
+/// Policies whose step takes a stream.
+template <class P>
+concept accepts_stream = requires(P p, const dyn_view3& q, const dyn_view3& k, const dyn_view3& v,
+                                  const tensor_view<float, 3>& out, stream s) {
+  { p.append_and_attend(q, k, v, out, s) } -> std::same_as<void>;
 };
 
 /// Policies that accept a next-step query prediction.
@@ -55,4 +69,12 @@ concept reports_attended_positions = requires(const P cp, std::size_t kv_head) {
   { cp.attended_positions(kv_head) } -> std::convertible_to<std::vector<std::size_t>>;
 };
 
+}  // namespace kvc
+
+namespace kvc {
+/// Policies that report the bytes their containers hold (for checking footprint()).
+template <class P>
+concept reports_allocated_bytes = requires(const P cp) {
+  { cp.allocated_bytes() } -> std::convertible_to<std::size_t>;
+};
 }  // namespace kvc

@@ -5,18 +5,19 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kvc/config.hpp"
 #include "kvc/core/error.hpp"
 
 namespace kvc::quant {
 
 /// True for the supported code widths: 1, 2, 4 and 8 bits.
-constexpr bool valid_bits(int bits) { return bits == 1 || bits == 2 || bits == 4 || bits == 8; }
+KVC_HOST_DEVICE constexpr bool valid_bits(int bits) { return bits == 1 || bits == 2 || bits == 4 || bits == 8; }
 
 /// Codes held by one byte at `bits` per code.
-constexpr std::size_t codes_per_byte(int bits) { return std::size_t(8 / bits); }
+KVC_HOST_DEVICE constexpr std::size_t codes_per_byte(int bits) { return std::size_t(8 / bits); }
 
 /// Largest code at `bits`: 2^bits - 1.
-constexpr std::uint32_t max_code(int bits) { return (1u << bits) - 1u; }
+KVC_HOST_DEVICE constexpr std::uint32_t max_code(int bits) { return (1u << bits) - 1u; }
 
 /// Throws kvc::error naming `what` unless bits is 1, 2, 4 or 8.
 inline void check_bits(int bits, const char* what) {

@@ -1,10 +1,11 @@
 // The packed layout of one quantized block (G tokens of every KV head), defined once: where each
-// code, scale and min lives, and the byte sizes that footprint() and the kernels rely on.
+// code, scale and min lives, and the byte sizes that footprint() and the kernels (CPU and GPU) rely on.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "kvc/config.hpp"
 #include "kvc/core/dtype.hpp"
 #include "kvc/core/error.hpp"
 #include "kvc/quant/bits.hpp"
@@ -45,49 +46,49 @@ struct block_layout {
   std::size_t kv_heads = 8;
 
   static constexpr std::size_t section_align = 64;
-  static constexpr std::size_t align_up(std::size_t n) {
+  KVC_HOST_DEVICE static constexpr std::size_t align_up(std::size_t n) {
     return (n + section_align - 1) / section_align * section_align;
   }
 
   // ---- per head -------------------------------------------------------------------------------
   /// Bytes of one key channel row: the block's G tokens at key_bits each.
-  constexpr std::size_t key_row_bytes() const { return group * std::size_t(key_bits) / 8; }
-  constexpr std::size_t key_code_bytes() const { return head_dim * key_row_bytes(); }
+  KVC_HOST_DEVICE constexpr std::size_t key_row_bytes() const { return group * std::size_t(key_bits) / 8; }
+  KVC_HOST_DEVICE constexpr std::size_t key_code_bytes() const { return head_dim * key_row_bytes(); }
   /// Key scales (or mins) per head: one per channel.
-  constexpr std::size_t key_params() const { return head_dim; }
+  KVC_HOST_DEVICE constexpr std::size_t key_params() const { return head_dim; }
   /// Bytes of one value token row: head_dim channels at value_bits each.
-  constexpr std::size_t value_row_bytes() const { return head_dim * std::size_t(value_bits) / 8; }
-  constexpr std::size_t value_code_bytes() const { return group * value_row_bytes(); }
+  KVC_HOST_DEVICE constexpr std::size_t value_row_bytes() const { return head_dim * std::size_t(value_bits) / 8; }
+  KVC_HOST_DEVICE constexpr std::size_t value_code_bytes() const { return group * value_row_bytes(); }
   /// Value groups per token (head_dim / G).
-  constexpr std::size_t value_groups() const { return head_dim / group; }
+  KVC_HOST_DEVICE constexpr std::size_t value_groups() const { return head_dim / group; }
   /// Value scales (or mins) per head: one per (token, channel group).
-  constexpr std::size_t value_params() const { return group * value_groups(); }
+  KVC_HOST_DEVICE constexpr std::size_t value_params() const { return group * value_groups(); }
 
   // ---- offsets inside one head's slice of a block --------------------------------------------
-  constexpr std::size_t key_codes_off() const { return 0; }
-  constexpr std::size_t key_scales_off() const { return align_up(key_code_bytes()); }
-  constexpr std::size_t key_mins_off() const { return key_scales_off() + align_up(key_params() * 2); }
-  constexpr std::size_t value_codes_off() const { return key_mins_off() + align_up(key_params() * 2); }
-  constexpr std::size_t value_scales_off() const { return value_codes_off() + align_up(value_code_bytes()); }
-  constexpr std::size_t value_mins_off() const { return value_scales_off() + align_up(value_params() * 2); }
+  KVC_HOST_DEVICE constexpr std::size_t key_codes_off() const { return 0; }
+  KVC_HOST_DEVICE constexpr std::size_t key_scales_off() const { return align_up(key_code_bytes()); }
+  KVC_HOST_DEVICE constexpr std::size_t key_mins_off() const { return key_scales_off() + align_up(key_params() * 2); }
+  KVC_HOST_DEVICE constexpr std::size_t value_codes_off() const { return key_mins_off() + align_up(key_params() * 2); }
+  KVC_HOST_DEVICE constexpr std::size_t value_scales_off() const { return value_codes_off() + align_up(value_code_bytes()); }
+  KVC_HOST_DEVICE constexpr std::size_t value_mins_off() const { return value_scales_off() + align_up(value_params() * 2); }
   /// Bytes of one head's slice of a block, alignment padding included.
-  constexpr std::size_t head_bytes() const { return value_mins_off() + align_up(value_params() * 2); }
+  KVC_HOST_DEVICE constexpr std::size_t head_bytes() const { return value_mins_off() + align_up(value_params() * 2); }
 
   /// Bytes of one block (all heads), alignment padding included.
-  constexpr std::size_t block_bytes() const { return kv_heads * head_bytes(); }
+  KVC_HOST_DEVICE constexpr std::size_t block_bytes() const { return kv_heads * head_bytes(); }
   /// Code bytes of one block (payload, no padding).
-  constexpr std::size_t payload_bytes() const { return kv_heads * (key_code_bytes() + value_code_bytes()); }
+  KVC_HOST_DEVICE constexpr std::size_t payload_bytes() const { return kv_heads * (key_code_bytes() + value_code_bytes()); }
   /// Scale and min bytes of one block.
-  constexpr std::size_t metadata_bytes() const { return kv_heads * 2 * 2 * (key_params() + value_params()); }
+  KVC_HOST_DEVICE constexpr std::size_t metadata_bytes() const { return kv_heads * 2 * 2 * (key_params() + value_params()); }
 
   // ---- element positions ----------------------------------------------------------------------
   /// Key code of block token t, channel c, inside one head's key codes.
-  constexpr code_slot key_slot(std::size_t t, std::size_t c) const {
+  KVC_HOST_DEVICE constexpr code_slot key_slot(std::size_t t, std::size_t c) const {
     const std::size_t row = key_row_bytes();
     return {c * row + t % row, unsigned(t / row) * unsigned(key_bits)};
   }
   /// Value code of block token t, channel c, inside one head's value codes.
-  constexpr code_slot value_slot(std::size_t t, std::size_t c) const {
+  KVC_HOST_DEVICE constexpr code_slot value_slot(std::size_t t, std::size_t c) const {
     const std::size_t row = value_row_bytes();
     return {t * row + c % row, unsigned(c / row) * unsigned(value_bits)};
   }

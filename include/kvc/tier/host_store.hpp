@@ -7,7 +7,7 @@
 #include <span>
 #include <vector>
 
-#include "kvc/attention/kv_segment.hpp"
+#include "kvc/core/kv_segment.hpp"
 #include "kvc/core/layer_shape.hpp"
 #include "kvc/detail/huge_buffer.hpp"
 #include "kvc/tier/tier_link.hpp"

@@ -6,35 +6,39 @@
 #include <cstdint>
 #include <cstring>
 
-#include "kvc/policy/accounting.hpp"
+#include "kvc/core/accounting.hpp"
+#include "kvc/core/stream.hpp"
 
-namespace kvc {
+namespace kvc::detail {
 
-/// Where bytes live. In a CUDA build `device` is GPU memory and `host` is pinned RAM; in a CPU
-/// build both are RAM, but everything that crosses between them still goes through
-/// detail::tier_link and is counted, so traffic() reports what a GPU build moves over PCIe.
-enum class tier : std::uint8_t { device, host };
-
-namespace detail {
-
-/// The boundary between the device and host tiers of one cache. Every crossing goes through
-/// one of its calls, which count the bytes (thread-safe: kernels call it from OpenMP
-/// threads):
+/// The boundary between the device and host tiers of one cache. In a CUDA build the device tier
+/// is GPU memory and the host tier pinned RAM; in a CPU build both are RAM, but every crossing
+/// still goes through one of these calls, which count the bytes (thread-safe: kernels call it
+/// from OpenMP threads), so traffic() reports what a GPU build moves over PCIe:
 ///
 /// - `copy_to_device(dst, src, bytes)`: a host→device copy (prefetched channel slices), and
 ///   `gather_to_device(dst, rows, row_bytes, src_row)`, its row gather (selected tokens);
 /// - `copy_to_host(dst, src, bytes)`: a device→host copy (tokens leaving the resident window);
 /// - `read_from_host(src, count)`: a device kernel reading host memory in place (a zero-copy /
 ///   UVA read, as TailorKV's pinned-memory gather does); nothing is copied, the bytes are counted.
+///
+/// Copies are ordered on the link's stream, set by the cache at the start of each call
+/// (`use(stream)`): a CUDA link issues cudaMemcpyAsync on it; the CPU link copies at once.
 class tier_link {
  public:
   tier_link() = default;
-  tier_link(tier_link&& o) noexcept : h2d_(o.h2d_.load()), d2h_(o.d2h_.load()) {}
+  tier_link(tier_link&& o) noexcept : h2d_(o.h2d_.load()), d2h_(o.d2h_.load()), stream_(o.stream_) {}
   tier_link& operator=(tier_link&& o) noexcept {
     h2d_.store(o.h2d_.load());
     d2h_.store(o.d2h_.load());
+    stream_ = o.stream_;
     return *this;
   }
+
+  /// Orders the following copies on `s` (the stream of the cache call in progress).
+  void use(stream s) { stream_ = s; }
+  /// The stream copies are ordered on.
+  stream current_stream() const { return stream_; }
 
   /// Copies `bytes` from host memory `src` to device memory `dst`, counting them host→device.
   void copy_to_device(void* dst, const void* src, std::size_t bytes) {
@@ -74,7 +78,7 @@ class tier_link {
  private:
   std::atomic<std::size_t> h2d_{0};
   std::atomic<std::size_t> d2h_{0};
+  stream stream_;
 };
 
-}  // namespace detail
-}  // namespace kvc
+}  // namespace kvc::detail

@@ -8,7 +8,7 @@
 #include <memory>
 #include <vector>
 
-#include "kvc/attention/topk.hpp"
+#include "kvc/detail/topk.hpp"
 #include "kvc/detail/huge_buffer.hpp"
 #include "kvc/policy/selectors/selector.hpp"
 

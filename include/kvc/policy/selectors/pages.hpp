@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "kvc/attention/topk.hpp"
+#include "kvc/detail/topk.hpp"
 #include "kvc/policy/selectors/selector.hpp"
 
 namespace kvc {

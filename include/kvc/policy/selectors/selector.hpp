@@ -9,7 +9,7 @@
 
 #include "kvc/core/dtype.hpp"
 #include "kvc/detail/convert_row.hpp"
-#include "kvc/policy/accounting.hpp"
+#include "kvc/core/accounting.hpp"
 #include "kvc/tier/host_store.hpp"
 #include "kvc/tier/tier_link.hpp"
 

@@ -9,9 +9,12 @@
 #include <variant>
 #include <vector>
 
-#include "kvc/attention/step.hpp"
+#include "kvc/backend/cpu.hpp"
+#include "kvc/backend/stored_view.hpp"
+#include "kvc/core/accounting.hpp"
 #include "kvc/core/layer_shape.hpp"
-#include "kvc/policy/accounting.hpp"
+#include "kvc/core/step_checks.hpp"
+#include "kvc/core/stream.hpp"
 #include "kvc/policy/concepts.hpp"
 #include "kvc/policy/selectors/channels.hpp"
 #include "kvc/policy/selectors/exact.hpp"
@@ -93,9 +96,9 @@ struct sparse_options {
 /// ceil(h/page)·2·head_dim·4 + gathered rows; plus 2·kv_heads·head_dim·e device→host when the
 /// step's token pushes one out of the window.
 template <class T>
-class sparse_offload_cache {
+class sparse_cache {
  public:
-  explicit sparse_offload_cache(const layer_shape& shape, const sparse_options& options = {})
+  explicit sparse_cache(const layer_shape& shape, const sparse_options& options = {})
       : shape_((shape.validate(), options.validate(shape), shape)), options_(options),
         kv_heads_(std::size_t(shape.kv_heads)), dim_(std::size_t(shape.head_dim)),
         row_elems_(kv_heads_ * dim_), host_(shape), selector_(make_selector(shape, options)) {
@@ -121,17 +124,16 @@ class sparse_offload_cache {
   std::size_t resident_tokens() const { return sink_count() + win_count_; }
 
   void append(const dyn_view3& k, const dyn_view3& v) {
-    detail::check_kv(shape_, k, v);
+    check_kv(shape_, k, v);
     store(k, v);
   }
 
   void append_and_attend(const dyn_view3& q, const dyn_view3& k, const dyn_view3& v,
-                         const tensor_view<float, 3>& out) {
-    detail::attention_step(shape_, q, k, v, out, [&](const float* qs, std::size_t n, softmax_state& st) {
-      if (n == 1) attend_decode(qs, st);
-      else attend_prefill(qs, n, st);
-    });
-    std::visit([](auto& s) { s.end_step(); }, selector_);
+                         const tensor_view<float, 3>& out, stream s = {}) {
+    const std::size_t n = check_step(shape_, q, k, v, out);
+    link_.use(s);
+    if (n > 0) cpu::attend_step(shape_, n == 1 ? select_for_decode(q) : held_for_prefill(), q, k, v, out, s);
+    std::visit([](auto& sel) { sel.end_step(); }, selector_);
     store(k, v);
   }
 
@@ -139,14 +141,12 @@ class sparse_offload_cache {
   /// selector chooses its channels from it and copies their rows to the device now (counted now);
   /// the next decode step scores them with the real query. Other selectors ignore it. Declined
   /// (the step falls back to reading the host) when the prefetch buffer would exceed device_budget.
-  void prefetch_hint(const dyn_view3& predicted_q) {
-    detail::check_shape(predicted_q, {1, std::size_t(shape_.q_heads), dim_}, "predicted_q",
-                        "[1, q_heads, head_dim]");
-    detail::require(predicted_q.strides[2] == 1, "predicted_q rows (head_dim) must be contiguous");
+  void prefetch_hint(const dyn_view3& predicted_q, stream s = {}) {
+    check_query_hint(shape_, predicted_q);
+    link_.use(s);
     if (host_.size() <= options_.topk) return;  // the step takes every host token: nothing to score
-    std::vector<float> qs;
-    detail::scaled_queries(shape_, predicted_q, qs);
-    group_sums(qs.data());
+    detail::scaled_queries(shape_, predicted_q, qs_);
+    group_sums(qs_.data());
     // what is held plus the gather buffer's growth still to come (reserved for it)
     const std::size_t used = footprint().device_bytes + 2 * (options_.topk - gather_cap_) * row_elems_ * sizeof(T);
     const std::size_t allowed =
@@ -228,55 +228,61 @@ class sparse_offload_cache {
       segs.push_back({{win_k_.get(), ts, hs}, {win_v_.get(), ts, hs}, 0, win_count_ - first_run});
   }
 
-  void attend_decode(const float* qs, softmax_state& st) {
-    std::vector<kv_segment<T>> segs;
-    resident_segments(segs);
+  /// Decode: per KV head, selects up to topk host tokens for q `[1, q_heads, head_dim]`, gathers
+  /// their rows to the device tier and describes sinks, window and gathered rows.
+  stored_view<T> select_for_decode(const dyn_view3& q) {
+    stored_view<T> view;
+    resident_segments(view.segments);
     const std::size_t nh = host_.size(), count = std::min(options_.topk, nh);
     last_.dense = false;
     last_.held = size_;
     last_.sinks = sink_count();
     last_.window = win_count_;
     last_.selected.resize(kv_heads_);
-    if (count > 0) {
-      if (gather_cap_ < count) {  // grows geometrically up to topk, then stays
-        gather_cap_ = std::min(options_.topk, std::max(count, 2 * gather_cap_));
-        gather_k_ = std::make_unique_for_overwrite<T[]>(gather_cap_ * row_elems_);
-        gather_v_ = std::make_unique_for_overwrite<T[]>(gather_cap_ * row_elems_);
-      }
-      if (count < nh) group_sums(qs);
-#pragma omp parallel for schedule(dynamic, 1) if (nh * dim_ >= parallel_min_work)
-      for (std::size_t h = 0; h < kv_heads_; ++h) {
-        auto& sel = last_.selected[h];
-        sel.resize(count);
-        if (count < nh) {
-          std::visit([&](auto& s) { s.select(h, &qsum_[h * dim_], host_, count, link_, sel.data()); }, selector_);
-        } else {
-          for (std::size_t j = 0; j < count; ++j) sel[j] = std::uint32_t(j);
-        }
-        host_.gather(h, sel, gather_k_.get() + h * gather_cap_ * dim_, gather_v_.get() + h * gather_cap_ * dim_, link_);
-      }
-      const std::ptrdiff_t hs = std::ptrdiff_t(gather_cap_ * dim_);
-      segs.push_back({{gather_k_.get(), std::ptrdiff_t(dim_), hs}, {gather_v_.get(), std::ptrdiff_t(dim_), hs}, 0, count});
-    } else {
-      for (auto& s : last_.selected) s.clear();
+    if (count == 0) {
+      for (auto& sel : last_.selected) sel.clear();
+      return view;
     }
-    attend_dense<T>(qs, 1, shape_, std::span<const kv_segment<T>>(segs), all_visible, st);
+    if (gather_cap_ < count) {  // grows geometrically up to topk, then stays
+      gather_cap_ = std::min(options_.topk, std::max(count, 2 * gather_cap_));
+      gather_k_ = std::make_unique_for_overwrite<T[]>(gather_cap_ * row_elems_);
+      gather_v_ = std::make_unique_for_overwrite<T[]>(gather_cap_ * row_elems_);
+    }
+    if (count < nh) {
+      detail::scaled_queries(shape_, q, qs_);
+      group_sums(qs_.data());
+    }
+#pragma omp parallel for schedule(dynamic, 1) if (nh * dim_ >= parallel_min_work)
+    for (std::size_t h = 0; h < kv_heads_; ++h) {
+      auto& sel = last_.selected[h];
+      sel.resize(count);
+      if (count < nh) {
+        std::visit([&](auto& s) { s.select(h, &qsum_[h * dim_], host_, count, link_, sel.data()); }, selector_);
+      } else {
+        for (std::size_t j = 0; j < count; ++j) sel[j] = std::uint32_t(j);
+      }
+      host_.gather(h, sel, gather_k_.get() + h * gather_cap_ * dim_, gather_v_.get() + h * gather_cap_ * dim_, link_);
+    }
+    const std::ptrdiff_t hs = std::ptrdiff_t(gather_cap_ * dim_);
+    view.segments.push_back({{gather_k_.get(), std::ptrdiff_t(dim_), hs}, {gather_v_.get(), std::ptrdiff_t(dim_), hs}, 0, count});
+    return view;
   }
 
-  void attend_prefill(const float* qs, std::size_t n, softmax_state& st) {
-    std::vector<kv_segment<T>> segs;
-    resident_segments(segs);
-    for (const auto& s : host_.segments()) {
+  /// Prefill chunk: every held token, the host rows read in place (counted).
+  stored_view<T> held_for_prefill() {
+    stored_view<T> view;
+    resident_segments(view.segments);
+    for (const auto& seg : host_.segments()) {
       for (std::size_t h = 0; h < kv_heads_; ++h) {  // read in place: count it
-        link_.read_from_host(s.k.row(0, h), s.tokens * dim_);
-        link_.read_from_host(s.v.row(0, h), s.tokens * dim_);
+        link_.read_from_host(seg.k.row(0, h), seg.tokens * dim_);
+        link_.read_from_host(seg.v.row(0, h), seg.tokens * dim_);
       }
-      segs.push_back(s);
+      view.segments.push_back(seg);
     }
     last_ = {};
     last_.dense = true;
     last_.held = size_;
-    attend_dense<T>(qs, n, shape_, std::span<const kv_segment<T>>(segs), all_visible, st);
+    return view;
   }
 
   /// Stores k, v `[n, kv_heads, head_dim]`: sinks first, then through the window ring; a token
@@ -309,22 +315,12 @@ class sparse_offload_cache {
           ++win_count_;
         }
         for (std::size_t h = 0; h < kv_heads_; ++h) {
-          convert(kt.row(i, h), kd + h * dim_);
-          convert(vt.row(i, h), vd + h * dim_);
+          detail::convert_row(kt.row(i, h), kd + h * dim_, stage_.data(), dim_);
+          detail::convert_row(vt.row(i, h), vd + h * dim_, stage_.data(), dim_);
         }
         ++size_;
       }
     });
-  }
-  template <class S>
-  void convert(const S* src, T* dst) {
-    if constexpr (std::is_same_v<S, T>) {
-      std::copy(src, src + dim_, dst);
-    } else {
-      float* tmp = stage_.data();
-      detail::to_f32_row(src, tmp, dim_);
-      detail::from_f32_row(tmp, dst, dim_);
-    }
   }
 
   struct last_step {
@@ -347,13 +343,14 @@ class sparse_offload_cache {
   detail::host_kv_store<T> host_;
   selector_variant selector_;
   std::size_t size_ = 0;
+  std::vector<float> qs_;     // [1, q_heads, head_dim] scaled query workspace
   std::vector<float> qsum_;   // [kv_heads, head_dim] workspace
   std::vector<float> stage_;  // conversion workspace
   last_step last_;
 };
 
-static_assert(layer_cache_policy<sparse_offload_cache<bf16>>);
-static_assert(accepts_prefetch_hint<sparse_offload_cache<bf16>>);
-static_assert(reports_attended_positions<sparse_offload_cache<bf16>>);
+static_assert(layer_cache_policy<sparse_cache<bf16>>);
+static_assert(accepts_prefetch_hint<sparse_cache<bf16>>);
+static_assert(reports_attended_positions<sparse_cache<bf16>>);
 
 }  // namespace kvc

@@ -28,26 +28,10 @@
 #include "kvc/detail/convert_row.hpp"
 #include "kvc/detail/simd.hpp"
 #include "kvc/detail/softmax_block.hpp"
+#include "kvc/quant/block_span.hpp"
 #include "kvc/quant/layout.hpp"
 
-namespace kvc::quant {
-
-/// The quantized blocks of one layer: `count` blocks laid out by `layout`, block b holding
-/// stored tokens [b * group, (b + 1) * group) of the quantized range. Blocks live in chunks of
-/// `blocks_per_chunk`; a chunk is [kv_heads][blocks_per_chunk][layout->head_bytes()], so one
-/// head's slices of consecutive blocks are adjacent in memory and stream.
-struct block_span {
-  const block_layout* layout = nullptr;
-  const std::uint8_t* const* chunks = nullptr;
-  std::size_t blocks_per_chunk = 1;
-  std::size_t count = 0;
-
-  /// Head h's slice of block b.
-  const std::uint8_t* slice(std::size_t b, std::size_t h) const {
-    return chunks[b / blocks_per_chunk] +
-           (h * blocks_per_chunk + b % blocks_per_chunk) * layout->head_bytes();
-  }
-};
+namespace kvc {
 
 namespace detail {
 
@@ -110,7 +94,7 @@ void key_scores(const std::uint8_t* codes, std::size_t dim, std::size_t row, con
         typename lanes<W>::u u;
         load_bytes<W>(p, u);
         for (int j = 0; j < JP; ++j) {
-          const F code = __builtin_convertvector(u & int(max_code(B) << ((j0 + j) * B)), F);
+          const F code = __builtin_convertvector(u & int(quant::max_code(B) << ((j0 + j) * B)), F);
           for (int g = 0; g < NG; ++g) acc[j][g] += qk[g * dim + c] * code;
         }
       }
@@ -126,13 +110,13 @@ void key_scores(const std::uint8_t* codes, std::size_t dim, std::size_t row, con
 
 /// Scalar fallback of key_scores for rows narrower than 8 bytes.
 template <int B, int NG>
-void key_scores_any(const std::uint8_t* codes, std::size_t dim, std::size_t row, const float* qk,
+void key_scores_ref(const std::uint8_t* codes, std::size_t dim, std::size_t row, const float* qk,
                     const float* bias, float* s, std::size_t G) {
   for (int g = 0; g < NG; ++g)
     for (std::size_t t = 0; t < G; ++t) s[g * G + t] = bias[g];
   for (std::size_t c = 0; c < dim; ++c)
     for (std::size_t t = 0; t < G; ++t) {
-      const float code = float((codes[c * row + t % row] >> ((t / row) * B)) & max_code(B));
+      const float code = float((codes[c * row + t % row] >> ((t / row) * B)) & quant::max_code(B));
       for (int g = 0; g < NG; ++g) s[g * G + t] += qk[g * dim + c] * code;
     }
 }
@@ -155,7 +139,7 @@ void value_accumulate(const std::uint8_t* codes, std::size_t row, std::size_t di
         typename lanes<W>::u u;
         load_bytes<W>(p, u);
         for (int j = 0; j < JP; ++j) {
-          const F code = __builtin_convertvector(u & int(max_code(B) << ((j0 + j) * B)), F);
+          const F code = __builtin_convertvector(u & int(quant::max_code(B) << ((j0 + j) * B)), F);
           for (int g = 0; g < NG; ++g) a[j][g] += w[j][g * ng * G + t] * code;
         }
       }
@@ -174,11 +158,11 @@ void value_accumulate(const std::uint8_t* codes, std::size_t row, std::size_t di
 
 /// Scalar fallback of value_accumulate.
 template <int B, int NG>
-void value_accumulate_any(const std::uint8_t* codes, std::size_t row, std::size_t dim, std::size_t G,
+void value_accumulate_ref(const std::uint8_t* codes, std::size_t row, std::size_t dim, std::size_t G,
                           std::size_t ng, const float* pw, std::size_t tokens, float* acc) {
   for (std::size_t t = 0; t < tokens; ++t)
     for (std::size_t c = 0; c < dim; ++c) {
-      const float code = float((codes[t * row + c % row] >> ((c / row) * B)) & max_code(B));
+      const float code = float((codes[t * row + c % row] >> ((c / row) * B)) & quant::max_code(B));
       for (int g = 0; g < NG; ++g) acc[g * dim + c] += pw[(g * ng + c / G) * G + t] * code;
     }
 }
@@ -190,29 +174,29 @@ using value_fn = void (*)(const std::uint8_t*, std::size_t, std::size_t, std::si
 
 /// Lanes of the kernels' vectors: the native width, 8 where the build has no wide vectors (the
 /// byte loads below widen 8 or 16 bytes at once).
-inline constexpr int W = kvc::detail::simd::width >= 8 ? int(kvc::detail::simd::width) : 8;
+inline constexpr int packed_lanes = simd::width >= 8 ? int(simd::width) : 8;
 
 template <int NG>
-key_fn pick_key(const block_layout& L) {
+key_fn pick_key(const quant::block_layout& L) {
   const std::size_t row = L.key_row_bytes();
-  return visit_bits(L.key_bits, [&](auto b) -> key_fn {
-    if (row % W == 0) return &key_scores<b(), NG, W>;
-    return &key_scores_any<b(), NG>;
+  return quant::visit_bits(L.key_bits, [&](auto b) -> key_fn {
+    if (row % packed_lanes == 0) return &key_scores<b(), NG, packed_lanes>;
+    return &key_scores_ref<b(), NG>;
   });
 }
 template <int NG>
-value_fn pick_value(const block_layout& L) {
+value_fn pick_value(const quant::block_layout& L) {
   const std::size_t row = L.value_row_bytes();
-  return visit_bits(L.value_bits, [&](auto b) -> value_fn {
-    if (row % W == 0 && L.group % W == 0) return &value_accumulate<b(), NG, W>;
-    return &value_accumulate_any<b(), NG>;
+  return quant::visit_bits(L.value_bits, [&](auto b) -> value_fn {
+    if (row % packed_lanes == 0 && L.group % packed_lanes == 0) return &value_accumulate<b(), NG, packed_lanes>;
+    return &value_accumulate_ref<b(), NG>;
   });
 }
 
 /// Per-thread scratch of the quantized kernel.
 struct quant_scratch {
   std::vector<float> qk, bias, s, pw, vbias, ks, km, vs, vm, vwide;  // vwide: value scales, mins as read
-  void fit(const block_layout& L) {
+  void fit(const quant::block_layout& L) {
     const std::size_t D = L.head_dim, G = L.group, ng = L.value_groups();
     qk.resize(4 * D), bias.resize(4), s.resize(4 * G), pw.resize(G * 4 * ng), vbias.resize(4 * ng);
     ks.resize(D), km.resize(D), vs.resize(G * ng), vm.resize(G * ng), vwide.resize(2 * G * ng);
@@ -222,14 +206,14 @@ struct quant_scratch {
 /// Online-softmax update of NG query rows q[g] [head_dim] (scaled) of KV head h against
 /// blocks [b0, b1); m, l [NG] and acc [NG, head_dim] are updated in place.
 template <int NG>
-void attend_blocks(const block_span& bs, std::size_t h, const float* const* q, std::size_t b0, std::size_t b1,
+void attend_blocks(const quant::block_span& bs, std::size_t h, const float* const* q, std::size_t b0, std::size_t b1,
                    float* m, float* l, float* acc) {
-  const block_layout& L = *bs.layout;
+  const quant::block_layout& L = *bs.layout;
   const std::size_t D = L.head_dim, G = L.group, ng = L.value_groups();
   thread_local quant_scratch sc;
   sc.fit(L);
-  const key_fn kf = pick_key<NG>(L);
-  const value_fn vf = pick_value<NG>(L);
+  const key_fn score_keys = pick_key<NG>(L);
+  const value_fn accumulate_values = pick_value<NG>(L);
   float* qk = sc.qk.data();
   float* s = sc.s.data();
   float* pw = sc.pw.data();
@@ -253,7 +237,7 @@ void attend_blocks(const block_span& bs, std::size_t h, const float* const* q, s
       }
       sc.bias[g] = bias;
     }
-    kf(blk + L.key_codes_off(), D, L.key_row_bytes(), qk, sc.bias.data(), s, G);
+    score_keys(blk + L.key_codes_off(), D, L.key_row_bytes(), qk, sc.bias.data(), s, G);
     // online softmax over the block's G scores
     for (int g = 0; g < NG; ++g) kvc::detail::softmax_block(s + g * G, G, m[g], l[g], acc + g * D, D);
     // values: p * scale per (token, channel group) weights the codes; Σ p * min per group.
@@ -281,7 +265,7 @@ void attend_blocks(const block_span& bs, std::size_t h, const float* const* q, s
         }
         sc.vbias[g * ng + k] = vb;
       }
-    vf(blk + L.value_codes_off(), L.value_row_bytes(), D, G, ng, pw, G, acc);
+    accumulate_values(blk + L.value_codes_off(), L.value_row_bytes(), D, G, ng, pw, G, acc);
     for (int g = 0; g < NG; ++g)
       for (std::size_t k = 0; k < ng; ++k) {
         const float vb = sc.vbias[g * ng + k];
@@ -298,7 +282,7 @@ void attend_blocks(const block_span& bs, std::size_t h, const float* const* q, s
 /// into `state` (rows i * q_heads + h). qs `[n, q_heads, head_dim]` f32, multiplied by the
 /// softmax scale and, when the keys were rotated before quantization, rotated the same way.
 /// Threads: OpenMP over (KV head, chunks of 4 query rows, block ranges), partials merged.
-inline void attend_quantized(const float* qs, std::size_t n, const layer_shape& shape, const block_span& bs,
+inline void attend_quantized(const float* qs, std::size_t n, const layer_shape& shape, const quant::block_span& bs,
                              softmax_state& state) {
   if (n == 0 || bs.count == 0) return;
   const std::size_t group = std::size_t(shape.group()), D = std::size_t(shape.head_dim);
@@ -362,7 +346,7 @@ inline void attend_quantized(const float* qs, std::size_t n, const layer_shape& 
   }
 }
 
-}  // namespace kvc::quant
+}  // namespace kvc
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop

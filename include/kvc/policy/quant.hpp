@@ -12,13 +12,16 @@
 #include <type_traits>
 #include <vector>
 
-#include "kvc/attention/step.hpp"
+#include "kvc/backend/cpu.hpp"
+#include "kvc/backend/stored_view.hpp"
+#include "kvc/core/accounting.hpp"
 #include "kvc/core/layer_shape.hpp"
+#include "kvc/core/step_checks.hpp"
+#include "kvc/core/stream.hpp"
 #include "kvc/detail/convert_row.hpp"
-#include "kvc/policy/accounting.hpp"
 #include "kvc/policy/concepts.hpp"
 #include "kvc/policy/spec.hpp"
-#include "kvc/quant/attend.hpp"
+#include "kvc/quant/block_span.hpp"
 #include "kvc/quant/codec.hpp"
 #include "kvc/quant/hadamard.hpp"
 #include "kvc/quant/layout.hpp"
@@ -26,7 +29,7 @@
 namespace kvc {
 
 /// Options of the quantized policy. Spec:
-/// `quant:k=2,v=2,group=64,residual=128[,sink=N][,rotate=1][,store=bf16]`.
+/// `quant:k=2,v=2,group=64,residual=128[,sink=N][,rotate=1][,dtype=bf16]`.
 ///
 /// - k, v: key and value bits, one of {1, 2, 4, 8} (default 2 and 2);
 /// - group: G, tokens per key group = channels per value group; a multiple of 8 dividing
@@ -36,7 +39,7 @@ namespace kvc {
 /// - sink: the first N tokens of the sequence kept in full precision for good (default 0);
 /// - rotate: quantize keys after a normalised Walsh-Hadamard rotation, the query rotated to
 ///   match; needs a power-of-two head_dim (default 0);
-/// - store: element type of the residual window and sinks, f32, bf16 or f16 (default bf16).
+/// - dtype: element type of the residual window and sinks, f32, bf16 or f16 (default bf16).
 ///
 /// Flush rule: the residual holds between R and R + G - 1 tokens (fewer only early on). When
 /// it reaches R + G, its oldest G tokens are quantized together, keys (one group per channel)
@@ -49,7 +52,7 @@ struct quant_options {
   int value_bits = 2;
   std::size_t group = 64;
   std::size_t residual = 128;
-  std::size_t sinks = 0;
+  std::size_t sink = 0;
   bool rotate = false;
   dtype storage = dtype::bf16;
 
@@ -61,9 +64,9 @@ struct quant_options {
     o.value_bits = int(r.one_of("v", 2, {1, 2, 4, 8}));
     o.group = std::size_t(r.integer("group", 64, 8, 1 << 16));
     o.residual = std::size_t(r.integer("residual", 128, 8, 1 << 24));
-    o.sinks = std::size_t(r.integer("sink", 0, 0, 1 << 24));
+    o.sink = std::size_t(r.integer("sink", 0, 0, 1 << 24));
     o.rotate = r.flag("rotate", false);
-    o.storage = r.element_type("store", dtype::bf16);
+    o.storage = r.element_type("dtype", dtype::bf16);
     r.finish(0);
     try {
       o.validate();
@@ -89,9 +92,9 @@ struct quant_options {
 /// blocks held are also reported in metadata_bytes), the residual ring (allocated at R + G
 /// tokens) and the sink buffer.
 template <class T>
-class quantized_cache {
+class quant_cache {
  public:
-  explicit quantized_cache(const layer_shape& shape, const quant_options& options = {})
+  explicit quant_cache(const layer_shape& shape, const quant_options& options = {})
       : shape_((shape.validate(), shape)), options_(options),
         layout_{options.key_bits, options.value_bits, options.group, std::size_t(shape.head_dim),
                 std::size_t(shape.kv_heads)} {
@@ -102,10 +105,10 @@ class quantized_cache {
   }
 
   // Move-only: the kernel's chunk pointer table points into the owned chunks.
-  quantized_cache(quantized_cache&&) noexcept = default;
-  quantized_cache& operator=(quantized_cache&&) noexcept = default;
-  quantized_cache(const quantized_cache&) = delete;
-  quantized_cache& operator=(const quantized_cache&) = delete;
+  quant_cache(quant_cache&&) noexcept = default;
+  quant_cache& operator=(quant_cache&&) noexcept = default;
+  quant_cache(const quant_cache&) = delete;
+  quant_cache& operator=(const quant_cache&) = delete;
 
   const layer_shape& shape() const { return shape_; }
   const quant_options& options() const { return options_; }
@@ -119,34 +122,24 @@ class quantized_cache {
   std::size_t blocks_per_chunk() const { return std::max<std::size_t>(1, chunk_tokens / options_.group); }
 
   void append(const dyn_view3& k, const dyn_view3& v) {
-    detail::check_kv(shape_, k, v);
+    check_kv(shape_, k, v);
     store(k, v);
   }
 
   void append_and_attend(const dyn_view3& q, const dyn_view3& k, const dyn_view3& v,
-                         const tensor_view<float, 3>& out) {
-    detail::attention_step(shape_, q, k, v, out, [&](const float* qs, std::size_t n, softmax_state& st) {
-      if (blocks_ > 0) {
-        const float* qq = qs;
-        if (options_.rotate) {
-          const std::size_t D = std::size_t(shape_.head_dim), rows = n * std::size_t(shape_.q_heads);
-          rotated_q_.assign(qs, qs + rows * D);
-          for (std::size_t r = 0; r < rows; ++r) quant::hadamard_rotate(&rotated_q_[r * D], D);
-          qq = rotated_q_.data();
-        }
-        quant::attend_quantized(qq, n, shape_, blocks(), st);
-      }
-      const auto segs = exact_segments();
-      if (!segs.empty()) attend_dense<T>(qs, n, shape_, std::span<const kv_segment<T>>(segs), all_visible, st);
-    });
+                         const tensor_view<float, 3>& out, stream s = {}) {
+    cpu::attend_step(shape_, stored(), q, k, v, out, s);
     store(k, v);
   }
+
+  /// What a step attends: the packed blocks (keys rotated when rotate=1), sinks and residual window.
+  stored_view<T> stored() const { return {exact_segments(), blocks(), options_.rotate}; }
 
   memory_footprint footprint() const {
     const std::size_t D = std::size_t(shape_.head_dim), H = std::size_t(shape_.kv_heads);
     std::size_t device = chunks_.size() * blocks_per_chunk() * layout_.block_bytes();
     if (!k_ring_.empty()) device += 2 * H * ring_capacity() * D * sizeof(T);
-    if (!k_sink_.empty()) device += 2 * H * options_.sinks * D * sizeof(T);
+    if (!k_sink_.empty()) device += 2 * H * options_.sink * D * sizeof(T);
     return {device, 0, blocks_ * layout_.metadata_bytes()};
   }
   transfer_traffic traffic() const { return {}; }
@@ -170,8 +163,8 @@ class quantized_cache {
     std::vector<kv_segment<T>> segs;
     const std::ptrdiff_t D = shape_.head_dim;
     if (sink_n_ > 0)
-      segs.push_back({{k_sink_.data(), D, std::ptrdiff_t(options_.sinks) * D},
-                      {v_sink_.data(), D, std::ptrdiff_t(options_.sinks) * D}, 0, sink_n_});
+      segs.push_back({{k_sink_.data(), D, std::ptrdiff_t(options_.sink) * D},
+                      {v_sink_.data(), D, std::ptrdiff_t(options_.sink) * D}, 0, sink_n_});
     const std::size_t C = ring_capacity(), first = ring_head_;
     const std::size_t n1 = std::min(ring_n_, C - first), start = sink_n_ + quantized_tokens();
     const std::ptrdiff_t hs = std::ptrdiff_t(C) * D;
@@ -198,9 +191,9 @@ class quantized_cache {
       k_ring_.resize(H * ring_capacity() * D);
       v_ring_.resize(H * ring_capacity() * D);
     }
-    if (options_.sinks > 0 && k_sink_.empty()) {
-      k_sink_.resize(H * options_.sinks * D);
-      v_sink_.resize(H * options_.sinks * D);
+    if (options_.sink > 0 && k_sink_.empty()) {
+      k_sink_.resize(H * options_.sink * D);
+      v_sink_.resize(H * options_.sink * D);
     }
   }
 
@@ -219,10 +212,10 @@ class quantized_cache {
         T* kd;
         T* vd;
         std::size_t head_stride;
-        if (sink_n_ < options_.sinks) {
+        if (sink_n_ < options_.sink) {
           kd = k_sink_.data() + sink_n_ * D;
           vd = v_sink_.data() + sink_n_ * D;
-          head_stride = options_.sinks * D;
+          head_stride = options_.sink * D;
           ++sink_n_;
         } else {
           const std::size_t slot = (ring_head_ + ring_n_) % ring_capacity();
@@ -232,22 +225,12 @@ class quantized_cache {
           ++ring_n_;
         }
         for (std::size_t h = 0; h < H; ++h) {
-          copy_row(kt.row(i, h), kd + h * head_stride, tmp.data(), D);
-          copy_row(vt.row(i, h), vd + h * head_stride, tmp.data(), D);
+          detail::convert_row(kt.row(i, h), kd + h * head_stride, tmp.data(), D);
+          detail::convert_row(vt.row(i, h), vd + h * head_stride, tmp.data(), D);
         }
         if (ring_n_ == ring_capacity()) flush_block();
       }
     });
-  }
-
-  template <class S>
-  static void copy_row(const S* src, T* dst, float* tmp, std::size_t dim) {
-    if constexpr (std::is_same_v<S, T>) {
-      std::copy(src, src + dim, dst);
-    } else {
-      detail::to_f32_row(src, tmp, dim);
-      detail::from_f32_row(tmp, dst, dim);
-    }
   }
 
   // Quantizes the G oldest residual tokens (contiguous ring slots) into a new block.
@@ -292,11 +275,10 @@ class quantized_cache {
   std::vector<T> k_ring_, v_ring_;                 // [kv_heads, R + G, head_dim], ring of recent tokens
   std::vector<T> k_sink_, v_sink_;                 // [kv_heads, sinks, head_dim]
   std::size_t sink_n_ = 0, ring_head_ = 0, ring_n_ = 0;
-  std::vector<float> rotated_q_;                   // [n, q_heads, head_dim] scratch
 };
 
-static_assert(layer_cache_policy<quantized_cache<float>>);
-static_assert(layer_cache_policy<quantized_cache<bf16>>);
-static_assert(layer_cache_policy<quantized_cache<f16>>);
+static_assert(layer_cache_policy<quant_cache<float>>);
+static_assert(layer_cache_policy<quant_cache<bf16>>);
+static_assert(layer_cache_policy<quant_cache<f16>>);
 
 }  // namespace kvc
