@@ -179,6 +179,13 @@ class sparse_cache {
     return f;
   }
   transfer_traffic traffic() const { return link_.traffic(); }
+  /// Bytes of the buffers as allocated: resident sinks and window, gather buffer, host blocks,
+  /// and the selector's copies on either tier.
+  std::size_t allocated_bytes() const {
+    const std::size_t arrays = (2 * (options_.sink + options_.window) + 2 * gather_cap_) * row_elems_ * sizeof(T);
+    const memory_footprint sel = selector_footprint();
+    return arrays + host_.allocated_bytes() + sel.device_bytes + sel.host_bytes;
+  }
 
   void clear() {
     host_.clear();
