@@ -13,10 +13,11 @@ void check(cudaError_t status, const char* what) {
   if (status != cudaSuccess) detail::fail("CUDA error in ", what, ": ", cudaGetErrorString(status));
 }
 
-__global__ void bf16_to_f32_kernel(const std::uint16_t* src, float* dst, std::size_t n) {
+// the conversion is the shared host-device one (kvc/core/dtype.hpp), not a second definition
+__global__ void bf16_to_f32_kernel(const bf16* src, float* dst, std::size_t n) {
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
        i += std::size_t(gridDim.x) * blockDim.x)
-    dst[i] = __uint_as_float(std::uint32_t(src[i]) << 16);
+    dst[i] = to_float(src[i]);
 }
 
 }  // namespace
@@ -42,11 +43,11 @@ std::string device_description() {
 
 void bf16_to_f32(const bf16* src, float* dst, std::size_t n) {
   if (n == 0) return;
-  std::uint16_t* d_src = nullptr;
+  bf16* d_src = nullptr;
   float* d_dst = nullptr;
-  check(cudaMalloc(&d_src, n * sizeof(std::uint16_t)), "cudaMalloc");
+  check(cudaMalloc(&d_src, n * sizeof(bf16)), "cudaMalloc");
   check(cudaMalloc(&d_dst, n * sizeof(float)), "cudaMalloc");
-  check(cudaMemcpy(d_src, src, n * sizeof(std::uint16_t), cudaMemcpyHostToDevice), "cudaMemcpy H2D");
+  check(cudaMemcpy(d_src, src, n * sizeof(bf16), cudaMemcpyHostToDevice), "cudaMemcpy H2D");
   const unsigned blocks = unsigned((n + 255) / 256 < 4096 ? (n + 255) / 256 : 4096);
   bf16_to_f32_kernel<<<blocks, 256>>>(d_src, d_dst, n);
   check(cudaGetLastError(), "bf16_to_f32 launch");
