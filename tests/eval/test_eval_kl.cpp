@@ -4,8 +4,8 @@
 
 #include <random>
 
-#include "eval.hpp"
-#include "model.hpp"
+#include "app/eval.hpp"
+#include "model/model.hpp"
 
 namespace {
 

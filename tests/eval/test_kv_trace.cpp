@@ -6,10 +6,10 @@
 #include <filesystem>
 
 #include "compare/trace_compare.hpp"
-#include "kv_recorder.hpp"
+#include "app/kv_recorder.hpp"
 #include "kvc/io/kv_trace.hpp"
 #include "kvc/io/safetensors_writer.hpp"
-#include "model.hpp"
+#include "model/model.hpp"
 
 namespace {
 

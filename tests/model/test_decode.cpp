@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "golden.hpp"
-#include "model.hpp"
+#include "model/model.hpp"
 
 namespace {
 

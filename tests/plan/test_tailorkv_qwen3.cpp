@@ -11,8 +11,8 @@
 #include "kvc/io/plan_file.hpp"
 #include "kvc/plan/calibrate.hpp"
 #include "kvc/policy/tailorkv.hpp"
-#include "model.hpp"
-#include "query_prediction.hpp"
+#include "model/model.hpp"
+#include "app/query_prediction.hpp"
 #include "support/random.hpp"
 #include "support/skip.hpp"
 

@@ -7,7 +7,7 @@
 
 #include "kvc/core/error.hpp"
 #include "support/skip.hpp"
-#include "text/chat_template.hpp"
+#include "app/text/chat_template.hpp"
 
 using kvc::qwen3::chat_message;
 using kvc::qwen3::chat_options;

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "kvc/core/error.hpp"
-#include "text/sampler.hpp"
+#include "app/text/sampler.hpp"
 
 using kvc::qwen3::sampler;
 using kvc::qwen3::sampling_params;

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "config.hpp"
+#include "model/config.hpp"
 #include "kvc/io/safetensors.hpp"
-#include "matmul.hpp"
+#include "model/matmul.hpp"
 
 namespace kvc::qwen3 {
 

@@ -1,5 +1,5 @@
 // RoPE frequency tables (default, linear, YaRN, Llama-3) and the rotation itself.
-#include "rope.hpp"
+#include "model/rope.hpp"
 
 #include <algorithm>
 #include <cmath>

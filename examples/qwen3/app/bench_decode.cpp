@@ -14,10 +14,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "dot.hpp"
+#include "model/dot.hpp"
 #include "kvc/core/dtype.hpp"
 #include "kvc/io/safetensors_writer.hpp"
-#include "model.hpp"
+#include "model/model.hpp"
 
 namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;

@@ -9,11 +9,11 @@
 #include <string_view>
 #include <vector>
 
-#include "config.hpp"
+#include "model/config.hpp"
 #include "kvc/cache.hpp"
 #include "kvc/core/tensor_view.hpp"
-#include "rope.hpp"
-#include "weights.hpp"
+#include "model/rope.hpp"
+#include "model/weights.hpp"
 
 namespace kvc::qwen3 {
 

@@ -1,5 +1,5 @@
 // Chunked prefill + decode loop with timing, shared by the CLI's one-shot and chat modes.
-#include "generate.hpp"
+#include "app/generate.hpp"
 
 #include <algorithm>
 #include <chrono>

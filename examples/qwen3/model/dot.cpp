@@ -1,5 +1,5 @@
 // Dot-product kernels: portable 64-lane C++, AVX2+FMA and AVX-512F (bf16 widened in registers), dispatched at run time.
-#include "dot.hpp"
+#include "model/dot.hpp"
 
 #include <bit>
 #include <cstdlib>

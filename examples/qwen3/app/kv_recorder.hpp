@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "kvc/io/kv_trace.hpp"
-#include "model.hpp"
+#include "model/model.hpp"
 
 namespace kvc::qwen3 {
 

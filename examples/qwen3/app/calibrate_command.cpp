@@ -1,5 +1,5 @@
 // `kvc-qwen3 calibrate` (prompt → TailorKV plan file) and `kvc-qwen3 channel-agreement`.
-#include "calibrate_command.hpp"
+#include "app/calibrate_command.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -14,15 +14,15 @@
 
 #include <CLI/CLI.hpp>
 
-#include "gguf_import.hpp"
+#include "app/gguf_import.hpp"
 #include "kvc/core/error.hpp"
 #include "kvc/io/plan_file.hpp"
 #include "kvc/plan/calibrate.hpp"
-#include "model.hpp"
-#include "query_prediction.hpp"
+#include "model/model.hpp"
+#include "app/query_prediction.hpp"
 
 #ifdef KVC_QWEN3_HAVE_TEXT
-#include "text/tokenizer.hpp"
+#include "app/text/tokenizer.hpp"
 #endif
 
 namespace kvc::qwen3 {

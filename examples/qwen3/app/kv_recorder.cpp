@@ -1,5 +1,5 @@
 // kv_recorder: the cache's inputs rebuilt from the forward pass's observer callbacks.
-#include "kv_recorder.hpp"
+#include "app/kv_recorder.hpp"
 
 #include <algorithm>
 #include <vector>

@@ -5,7 +5,7 @@
 #include <span>
 #include <vector>
 
-#include "config.hpp"
+#include "model/config.hpp"
 #include "kvc/core/tensor_view.hpp"
 
 namespace kvc::qwen3 {

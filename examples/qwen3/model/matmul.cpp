@@ -1,12 +1,12 @@
 // Matrix-vector and batched matrix products over bf16/f16/f32 weights, f32 accumulation, OpenMP.
-#include "matmul.hpp"
+#include "model/matmul.hpp"
 
 #include <algorithm>
 #include <bit>
 #include <cstring>
 #include <vector>
 
-#include "dot.hpp"
+#include "model/dot.hpp"
 #include "kvc/core/error.hpp"
 
 

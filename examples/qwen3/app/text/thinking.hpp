@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "text/tokenizer.hpp"
+#include "app/text/tokenizer.hpp"
 
 namespace kvc::qwen3 {
 

@@ -1,6 +1,6 @@
 // GGUF -> HF checkpoint directory: config from `<arch>.*` metadata, tensors renamed, dequantized
 // and (Llama) un-permuted.
-#include "gguf_import.hpp"
+#include "app/gguf_import.hpp"
 
 #include <cstdio>
 #include <cstring>

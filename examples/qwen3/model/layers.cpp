@@ -1,5 +1,5 @@
 // RMSNorm, SwiGLU and the residual add over f32 activations.
-#include "layers.hpp"
+#include "model/layers.hpp"
 
 #include <cmath>
 

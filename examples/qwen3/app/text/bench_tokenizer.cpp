@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "text/tokenizer.hpp"
-#include "text/utf8.hpp"
+#include "app/text/tokenizer.hpp"
+#include "app/text/utf8.hpp"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // Next-layer query prediction (TailorKV Stage 1) on the Qwen3 model and its channel-agreement measurement.
-#include "query_prediction.hpp"
+#include "app/query_prediction.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -7,8 +7,8 @@
 #include <numeric>
 
 #include "kvc/core/error.hpp"
-#include "layers.hpp"
-#include "matmul.hpp"
+#include "model/layers.hpp"
+#include "model/matmul.hpp"
 
 namespace kvc::qwen3 {
 namespace {

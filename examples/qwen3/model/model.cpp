@@ -1,12 +1,12 @@
 // Decoder forward pass: embeddings, pre-norm attention (q/k norm, RoPE, kv_cache) and SwiGLU MLP.
-#include "model.hpp"
+#include "model/model.hpp"
 
 #include <algorithm>
 
 #include "kvc/core/error.hpp"
 #include "kvc/io/resolve_plan.hpp"
-#include "layers.hpp"
-#include "matmul.hpp"
+#include "model/layers.hpp"
+#include "model/matmul.hpp"
 
 namespace kvc::qwen3 {
 namespace {

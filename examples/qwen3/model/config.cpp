@@ -1,5 +1,5 @@
 // config.json parsing for Qwen3 dense and Llama-family checkpoints (v4 and v5 layouts).
-#include "config.hpp"
+#include "model/config.hpp"
 
 #include <cmath>
 #include <fstream>

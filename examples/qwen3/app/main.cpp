@@ -15,18 +15,18 @@
 
 #include <CLI/CLI.hpp>
 
-#include "generate.hpp"
-#include "calibrate_command.hpp"
-#include "eval_command.hpp"
-#include "gguf_import.hpp"
-#include "kv_recorder.hpp"
+#include "app/generate.hpp"
+#include "app/calibrate_command.hpp"
+#include "app/eval_command.hpp"
+#include "app/gguf_import.hpp"
+#include "app/kv_recorder.hpp"
 #include "kvc/core/error.hpp"
-#include "model.hpp"
+#include "model/model.hpp"
 
 #ifdef KVC_QWEN3_HAVE_TEXT
-#include "text/chat_template.hpp"
-#include "text/sampler.hpp"
-#include "text/tokenizer.hpp"
+#include "app/text/chat_template.hpp"
+#include "app/text/sampler.hpp"
+#include "app/text/tokenizer.hpp"
 #endif
 
 namespace fs = std::filesystem;
@@ -177,12 +177,12 @@ int run(const cli_options& o) {
     return id;
   };
 #else
-  kvc::detail::require(!want_text, "this kvc-qwen3 was built without the tokenizer (examples/qwen3/text): use --tokens");
+  kvc::detail::require(!want_text, "this kvc-qwen3 was built without the tokenizer (examples/qwen3/app/text): use --tokens");
   kvc::detail::require(!o.temperature || *o.temperature == 0, "this build has no sampler: only greedy decoding");
   const token_picker pick = argmax;
 #endif
 
-  if (!want_text && !o.dump_kv.empty()) {  // greedy, recording the cache's inputs (examples/qwen3/kv_recorder)
+  if (!want_text && !o.dump_kv.empty()) {  // greedy, recording the cache's inputs (app/kv_recorder)
     const auto prompt = parse_ids(o.tokens);
     kv_recorder rec(m);
     rec.trace().metadata["model"] = o.model_dir.filename().string();

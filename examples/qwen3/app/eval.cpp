@@ -1,5 +1,5 @@
 // Teacher-forced KL / ΔPPL / top-1 evaluation of cache policies, and the passkey retrieval check.
-#include "eval.hpp"
+#include "app/eval.hpp"
 
 #include <algorithm>
 #include <chrono>

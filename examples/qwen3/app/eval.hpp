@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "kvc/cache.hpp"
-#include "model.hpp"
+#include "model/model.hpp"
 
 namespace kvc::qwen3 {
 

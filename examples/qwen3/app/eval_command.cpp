@@ -1,6 +1,6 @@
 // `kvc-qwen3 eval`: teacher-forced KL / ΔPPL / top-1 of cache policies on a model, passkey check,
 // baseline logits dump; table, JSON, CSV and an SVG plot.
-#include "eval_command.hpp"
+#include "app/eval_command.hpp"
 
 #include <unistd.h>
 
@@ -14,14 +14,14 @@
 #include <CLI/CLI.hpp>
 
 #include "compare/svg_plot.hpp"
-#include "eval.hpp"
-#include "gguf_import.hpp"
+#include "app/eval.hpp"
+#include "app/gguf_import.hpp"
 #include "kvc/core/error.hpp"
 #include "kvc/io/safetensors_writer.hpp"
 #include "kvc/policy/registry.hpp"
 
 #ifdef KVC_QWEN3_HAVE_TEXT
-#include "text/tokenizer.hpp"
+#include "app/text/tokenizer.hpp"
 #endif
 
 namespace kvc::qwen3 {
@@ -189,7 +189,7 @@ int eval_main(int argc, char** argv) {
            << " answer '" << answer << "'\n";
       }
 #else
-      kvc::detail::fail("--needle needs the tokenizer (examples/qwen3/text)");
+      kvc::detail::fail("--needle needs the tokenizer (examples/qwen3/app/text)");
 #endif
     }
   } catch (const kvc::error& e) {

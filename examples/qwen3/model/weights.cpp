@@ -1,5 +1,5 @@
 // Tensor binding for Qwen3 / Llama checkpoints: names, shapes, dtypes and alignment checks.
-#include "weights.hpp"
+#include "model/weights.hpp"
 
 #include <cstring>
 #include <set>
