@@ -8,21 +8,12 @@
 
 #include "kvc/core/error.hpp"
 #include "model/layers.hpp"
-#include "model/matmul.hpp"
 
 namespace kvc::qwen3 {
 namespace {
 
 using mat = tensor_view<float, 2>;
 using cmat = tensor_view<const float, 2>;
-
-/// Applies q_norm (Qwen3) and RoPE to projected queries or keys in place. x // [n, heads·D]
-void norm_and_rope(const model& m, std::span<const float> norm, float* x, std::size_t n, std::size_t heads,
-                   std::span<const std::int32_t> positions) {
-  const std::size_t D = std::size_t(m.config().head_dim);
-  if (m.config().has_qk_norm()) rms_norm(cmat(x, {n * heads, D}), norm, float(m.config().rms_norm_eps), mat(x, {n * heads, D}));
-  m.rope().apply(tensor_view<float, 3>(x, {n, heads, D}), positions);
-}
 
 /// Indices of the `k` largest scores (ties: lower index first), sorted ascending.
 std::vector<std::size_t> top_channels(const std::vector<float>& score, std::size_t k) {
@@ -54,9 +45,8 @@ std::vector<float> predict_query(const model& m, int layer, std::span<const floa
   std::vector<float> h(hidden.begin(), hidden.end()), q(std::size_t(c.q_width()));
   if (how == query_predictor::next_layer_norm)
     rms_norm(cmat(h.data(), {1, h.size()}), L.input_norm, float(c.rms_norm_eps), mat(h.data(), {1, h.size()}));
-  matmul(L.q_proj, cmat(h.data(), {1, h.size()}), mat(q.data(), {1, q.size()}));
   const std::int32_t pos[] = {position};
-  norm_and_rope(m, L.q_norm, q.data(), 1, std::size_t(c.num_heads), pos);
+  m.project_query(layer, cmat(h.data(), {1, h.size()}), pos, mat(q.data(), {1, q.size()}));
   return q;
 }
 

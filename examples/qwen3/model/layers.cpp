@@ -1,4 +1,4 @@
-// RMSNorm, SwiGLU and the residual add over f32 activations.
+// RMSNorm (per row and per head), SwiGLU and the residual add over f32 activations.
 #include "model/layers.hpp"
 
 #include <cmath>
@@ -22,6 +22,13 @@ void rms_norm(tensor_view<const float, 2> x, std::span<const float> weight, floa
     const float inv = 1.0f / std::sqrt(variance + eps);  // HF: rsqrt(mean(x²) + eps) in f32
     for (std::size_t i = 0; i < width; ++i) out[i] = weight[i] * (in[i] * inv);
   }
+}
+
+void rms_norm_heads(tensor_view<float, 2> x, std::size_t head_dim, std::span<const float> weight, float eps) {
+  kvc::detail::require(head_dim > 0 && x.extent(1) % head_dim == 0, "rms_norm_heads: width ", x.extent(1),
+                       " is not a multiple of head_dim ", head_dim);
+  const tensor_view<float, 2> heads(x.data(), {x.extent(0) * x.extent(1) / head_dim, head_dim});
+  rms_norm(heads, weight, eps, heads);
 }
 
 void swiglu(tensor_view<float, 2> gate, tensor_view<const float, 2> up) {

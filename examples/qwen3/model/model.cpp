@@ -11,17 +11,13 @@
 namespace kvc::qwen3 {
 namespace {
 
-using mat = tensor_view<float, 2>;
+using cmat = tensor_view<const float, 2>;
+using cheads = tensor_view<const float, 3>;
 
-/// A [rows, cols] f32 buffer.
-struct buffer {
-  std::vector<float> data;
-  std::size_t rows = 0, cols = 0;
-  buffer(std::size_t r, std::size_t c) : data(r * c), rows(r), cols(c) {}
-  mat view() { return {data.data(), {rows, cols}}; }
-  tensor_view<const float, 2> cview() const { return {data.data(), {rows, cols}}; }
-  tensor_view<float, 3> heads(std::size_t d) { return {data.data(), {rows, cols / d, d}}; }
-};
+/// Hands `value` // [tokens, width] to the observer, if there is one.
+void emit(const observer& observe, std::string_view name, int layer, cmat value) {
+  if (observe) observe(name, layer, value);
+}
 
 }  // namespace
 
@@ -44,14 +40,43 @@ kvc::kv_cache model::make_cache(std::string_view spec) const {
 
 std::vector<float> model::forward(std::span<const std::int32_t> tokens, kvc::kv_cache& cache,
                                   logits_mode mode, const observer& observe) const {
-  const auto start = std::int32_t(cache.size(0));
-  std::vector<std::int32_t> positions(tokens.size());
-  for (std::size_t i = 0; i < tokens.size(); ++i) positions[i] = start + std::int32_t(i);
+  scratch_.prepare(config_, tokens.size());
+  const std::span<std::int32_t> positions(scratch_.positions.data(), tokens.size());
+  for (std::size_t i = 0; i < tokens.size(); ++i) positions[i] = std::int32_t(cache.size(0) + i);
   return forward(tokens, positions, cache, mode, observe);
 }
 
 std::vector<float> model::forward(std::span<const std::int32_t> tokens, std::span<const std::int32_t> positions,
                                   kvc::kv_cache& cache, logits_mode mode, const observer& observe) const {
+  check_inputs(tokens, positions, cache);
+  const std::size_t n = tokens.size();
+  if (n == 0) return {};
+  activations& a = scratch_;
+  a.prepare(config_, n);
+  for (std::size_t i = 0; i < n; ++i) weights_.embed.row_to_float(tokens[i], a.x.view(n).row(i));
+
+  const bool predict = predict_queries_ && n == 1;
+  for (int l = 0; l < config_.num_layers; ++l) {
+    if (predict && l + 1 < config_.num_layers) predict_next_query(l, positions, cache, a);
+    attention_block(l, positions, cache, a, observe);
+    mlp_block(l, a, observe);
+    emit(observe, "residual", l, a.x.view(n));
+  }
+
+  rms_norm(a.x.view(n), weights_.final_norm, float(config_.rms_norm_eps), a.h.view(n));
+  emit(observe, "final_norm", -1, a.h.view(n));
+  if (mode == logits_mode::none) return {};
+  const std::size_t rows = mode == logits_mode::all ? n : 1;
+  std::vector<float> logits(rows * std::size_t(config_.vocab_size));
+  const cmat last(a.h.view(n).row(n - rows), {rows, a.h.cols()});
+  const tensor_view<float, 2> out(logits.data(), {rows, std::size_t(config_.vocab_size)});
+  matmul(weights_.lm_head, last, out);
+  emit(observe, "logits", -1, out);
+  return logits;
+}
+
+void model::check_inputs(std::span<const std::int32_t> tokens, std::span<const std::int32_t> positions,
+                         const kvc::kv_cache& cache) const {
   const auto& c = config_;
   const std::size_t n = tokens.size();
   kvc::detail::require(positions.size() == n, "forward: ", positions.size(), " positions for ", n, " tokens");
@@ -65,78 +90,69 @@ std::vector<float> model::forward(std::span<const std::int32_t> tokens, std::spa
   for (std::size_t i = 0; i < n; ++i)
     kvc::detail::require(tokens[i] >= 0 && tokens[i] < c.vocab_size, "forward: token id ", tokens[i],
                          " at index ", i, " is outside the vocabulary [0, ", c.vocab_size, ")");
-  if (n == 0) return {};
+}
 
-  const std::size_t H = std::size_t(c.hidden_size), D = std::size_t(c.head_dim);
-  const std::size_t Q = std::size_t(c.q_width()), KV = std::size_t(c.kv_width());
-  const std::size_t I = std::size_t(c.intermediate_size);
-  const float eps = float(c.rms_norm_eps);
-  auto emit = [&](std::string_view name, int layer, const buffer& b) {
-    if (observe) observe(name, layer, b.cview());
-  };
-
-  buffer x(n, H), h(n, H), q(n, Q), k(n, KV), v(n, KV), attn(n, Q), o(n, H), gate(n, I), up(n, I);
-  for (std::size_t i = 0; i < n; ++i) weights_.embed.row_to_float(tokens[i], x.view().row(i));
-
-  buffer predicted(predict_queries_ && n == 1 ? 1 : 0, Q);
-  for (int l = 0; l < c.num_layers; ++l) {
-    const auto& L = weights_.layers[std::size_t(l)];
-    if (predicted.rows == 1 && l + 1 < c.num_layers) {  // the next layer's query, from this layer's input
-      const auto& next = weights_.layers[std::size_t(l) + 1];
-      rms_norm(x.cview(), next.input_norm, eps, h.view());
-      matmul(next.q_proj, h.cview(), predicted.view());
-      if (c.has_qk_norm())
-        rms_norm(tensor_view<const float, 2>(predicted.data.data(), {Q / D, D}), next.q_norm, eps,
-                 mat(predicted.data.data(), {Q / D, D}));
-      rope_.apply(predicted.heads(D), positions);
-      cache.prefetch_hint(l + 1, tensor_view<const float, 3>(predicted.heads(D)));
-    }
-    // attention block
-    rms_norm(x.cview(), L.input_norm, eps, h.view());
-    emit("input_layernorm", l, h);
-    matmul(L.q_proj, h.cview(), q.view());
-    matmul(L.k_proj, h.cview(), k.view());
-    matmul(L.v_proj, h.cview(), v.view());
-    emit("q_proj", l, q);
-    emit("k_proj", l, k);
-    emit("v_proj", l, v);
-    if (c.has_qk_norm()) {
-      rms_norm(tensor_view<const float, 2>(q.data.data(), {n * Q / D, D}), L.q_norm, eps,
-               mat(q.data.data(), {n * Q / D, D}));
-      rms_norm(tensor_view<const float, 2>(k.data.data(), {n * KV / D, D}), L.k_norm, eps,
-               mat(k.data.data(), {n * KV / D, D}));
-      emit("q_norm", l, q);
-      emit("k_norm", l, k);
-    }
-    rope_.apply(q.heads(D), positions);
-    rope_.apply(k.heads(D), positions);
-    cache.append_and_attend(l, tensor_view<const float, 3>(q.heads(D)), tensor_view<const float, 3>(k.heads(D)),
-                            tensor_view<const float, 3>(v.heads(D)), attn.heads(D));
-    emit("attn_out", l, attn);
-    matmul(L.o_proj, attn.cview(), o.view());
-    emit("o_proj", l, o);
-    add_in_place(x.view(), o.cview());
-    // MLP block
-    rms_norm(x.cview(), L.post_norm, eps, h.view());
-    emit("post_attention_layernorm", l, h);
-    matmul(L.gate_proj, h.cview(), gate.view());
-    matmul(L.up_proj, h.cview(), up.view());
-    swiglu(gate.view(), up.cview());
-    matmul(L.down_proj, gate.cview(), o.view());
-    emit("mlp", l, o);
-    add_in_place(x.view(), o.cview());
-    emit("residual", l, x);
+void model::attention_block(int l, std::span<const std::int32_t> positions, kvc::kv_cache& cache, activations& a,
+                            const observer& observe) const {
+  const auto& L = weights_.layers[std::size_t(l)];
+  const std::size_t n = a.rows, D = std::size_t(config_.head_dim);
+  const float eps = float(config_.rms_norm_eps);
+  rms_norm(a.x.view(n), L.input_norm, eps, a.h.view(n));
+  emit(observe, "input_layernorm", l, a.h.view(n));
+  matmul(L.q_proj, a.h.view(n), a.q.view(n));
+  matmul(L.k_proj, a.h.view(n), a.k.view(n));
+  matmul(L.v_proj, a.h.view(n), a.v.view(n));
+  emit(observe, "q_proj", l, a.q.view(n));
+  emit(observe, "k_proj", l, a.k.view(n));
+  emit(observe, "v_proj", l, a.v.view(n));
+  if (config_.has_qk_norm()) {
+    rms_norm_heads(a.q.view(n), D, L.q_norm, eps);
+    rms_norm_heads(a.k.view(n), D, L.k_norm, eps);
+    emit(observe, "q_norm", l, a.q.view(n));
+    emit(observe, "k_norm", l, a.k.view(n));
   }
+  rope_.apply(a.q.heads(n, D), positions);
+  rope_.apply(a.k.heads(n, D), positions);
+  cache.append_and_attend(l, cheads(a.q.heads(n, D)), cheads(a.k.heads(n, D)), cheads(a.v.heads(n, D)),
+                          a.attn.heads(n, D));
+  emit(observe, "attn_out", l, a.attn.view(n));
+  matmul(L.o_proj, a.attn.view(n), a.o.view(n));
+  emit(observe, "o_proj", l, a.o.view(n));
+  add_in_place(a.x.view(n), a.o.view(n));
+}
 
-  rms_norm(x.cview(), weights_.final_norm, eps, h.view());
-  emit("final_norm", -1, h);
-  if (mode == logits_mode::none) return {};
-  const std::size_t rows = mode == logits_mode::all ? n : 1;
-  buffer logits(rows, std::size_t(c.vocab_size));
-  const tensor_view<const float, 2> last(h.data.data() + (n - rows) * H, {rows, H});
-  matmul(weights_.lm_head, last, logits.view());
-  emit("logits", -1, logits);
-  return std::move(logits.data);
+void model::mlp_block(int l, activations& a, const observer& observe) const {
+  const auto& L = weights_.layers[std::size_t(l)];
+  const std::size_t n = a.rows;
+  rms_norm(a.x.view(n), L.post_norm, float(config_.rms_norm_eps), a.h.view(n));
+  emit(observe, "post_attention_layernorm", l, a.h.view(n));
+  matmul(L.gate_proj, a.h.view(n), a.gate.view(n));
+  matmul(L.up_proj, a.h.view(n), a.up.view(n));
+  swiglu(a.gate.view(n), a.up.view(n));
+  matmul(L.down_proj, a.gate.view(n), a.o.view(n));
+  emit(observe, "mlp", l, a.o.view(n));
+  add_in_place(a.x.view(n), a.o.view(n));
+}
+
+void model::predict_next_query(int l, std::span<const std::int32_t> positions, kvc::kv_cache& cache,
+                               activations& a) const {
+  // Layer l+1's query from layer l's input x, normalised with layer l+1's input norm. It uses h,
+  // which the attention block overwrites next.
+  const auto& next = weights_.layers[std::size_t(l) + 1];
+  rms_norm(a.x.view(1), next.input_norm, float(config_.rms_norm_eps), a.h.view(1));
+  project_query(l + 1, a.h.view(1), positions, a.predicted.view(1));
+  cache.prefetch_hint(l + 1, cheads(a.predicted.heads(1, std::size_t(config_.head_dim))));
+}
+
+void model::project_query(int layer, tensor_view<const float, 2> h, std::span<const std::int32_t> positions,
+                          tensor_view<float, 2> q) const {
+  kvc::detail::require(layer >= 0 && layer < config_.num_layers, "project_query: layer ", layer,
+                       " out of range [0, ", config_.num_layers, ")");
+  const auto& L = weights_.layers[std::size_t(layer)];
+  const std::size_t D = std::size_t(config_.head_dim);
+  matmul(L.q_proj, h, q);
+  if (config_.has_qk_norm()) rms_norm_heads(q, D, L.q_norm, float(config_.rms_norm_eps));
+  rope_.apply(tensor_view<float, 3>(q.data(), {q.extent(0), q.extent(1) / D, D}), positions);
 }
 
 }  // namespace kvc::qwen3

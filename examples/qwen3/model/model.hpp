@@ -9,9 +9,10 @@
 #include <string_view>
 #include <vector>
 
-#include "model/config.hpp"
 #include "kvc/cache.hpp"
 #include "kvc/core/tensor_view.hpp"
+#include "model/activations.hpp"
+#include "model/config.hpp"
 #include "model/rope.hpp"
 #include "model/weights.hpp"
 
@@ -32,6 +33,7 @@ enum class logits_mode {
 
 /// A loaded model: config, weights (in the checkpoint's dtype, zero copy) and RoPE table.
 /// Computes in f32 with f32 accumulation. Thread count follows OpenMP (omp_set_num_threads).
+/// forward() reuses one set of activation buffers, so a model runs one forward call at a time.
 class model {
  public:
   /// Loads `dir` (config.json + model.safetensors or model.safetensors.index.json and shards).
@@ -66,11 +68,30 @@ class model {
   std::vector<float> forward(std::span<const std::int32_t> tokens, kvc::kv_cache& cache,
                              logits_mode mode = logits_mode::all, const observer& observe = {}) const;
 
+  /// Layer `layer`'s queries as attention receives them, from hidden states already normalised:
+  /// q_proj, q_norm (Qwen3) and RoPE. h // [n, hidden]; positions // [n];
+  /// q // [n, q_heads·head_dim] (written).
+  void project_query(int layer, tensor_view<const float, 2> h, std::span<const std::int32_t> positions,
+                     tensor_view<float, 2> q) const;
+
  private:
+  /// Throws kvc::error for positions, a cache layout or token ids that do not fit the model.
+  void check_inputs(std::span<const std::int32_t> tokens, std::span<const std::int32_t> positions,
+                    const kvc::kv_cache& cache) const;
+  /// x += o_proj(attention(RoPE(qk_norm(qkv_proj(input_norm(x)))))) for layer l, through the cache.
+  void attention_block(int l, std::span<const std::int32_t> positions, kvc::kv_cache& cache, activations& a,
+                       const observer& observe) const;
+  /// x += down_proj(swiglu(gate_proj(h), up_proj(h))), h = post_norm(x), for layer l.
+  void mlp_block(int l, activations& a, const observer& observe) const;
+  /// Hands cache.prefetch_hint(l + 1, q) layer l+1's query predicted from layer l's input (decode).
+  void predict_next_query(int l, std::span<const std::int32_t> positions, kvc::kv_cache& cache,
+                          activations& a) const;
+
   model_config config_;
   model_weights weights_;
   rope_table rope_;
   bool predict_queries_ = false;
+  mutable activations scratch_;  // forward()'s buffers, kept between calls
 };
 
 }  // namespace kvc::qwen3
