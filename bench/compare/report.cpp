@@ -1,7 +1,7 @@
 // Table, JSON and CSV forms of the compare results; every form carries the same fields.
 #include "compare/report.hpp"
 
-#include "compare/text_table.hpp"
+#include "kvc_support/text_table.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -10,6 +10,11 @@
 
 namespace kvc::bench {
 namespace {
+
+using support::fixed;
+using support::sci;
+using support::text_column;
+using support::write_text_table;
 
 const text_column<policy_result> columns[] = {
     {"policy", [](const policy_result& r) { return r.policy; }},

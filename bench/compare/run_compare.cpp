@@ -12,11 +12,16 @@
 #include "kvc/attention/reference.hpp"
 #include "kvc/cache.hpp"
 #include "kvc/policy/tailorkv.hpp"
-#include "workload/read_bandwidth.hpp"
-#include "workload/synthetic.hpp"
+#include "kvc_support/read_bandwidth.hpp"
+#include "kvc_support/synthetic.hpp"
 
 namespace kvc::bench {
 namespace {
+
+using support::make_synthetic_layer;
+using support::measure_read_bandwidth;
+using support::synthetic_layer;
+using support::synthetic_options;
 
 using clock_type = std::chrono::steady_clock;
 

@@ -12,10 +12,14 @@
 #include "compare/report.hpp"
 #include "kvc/attention/reference.hpp"
 #include "kvc/cache.hpp"
-#include "workload/read_bandwidth.hpp"
+#include "kvc_support/read_bandwidth.hpp"
+#include "kvc_support/text_table.hpp"
 
 namespace kvc::bench {
 namespace {
+
+using support::measure_read_bandwidth;
+using support::sci;
 
 using clock_type = std::chrono::steady_clock;
 
@@ -46,12 +50,6 @@ std::vector<double> exact_probabilities(const io::kv_trace& t, int layer, std::s
     for (std::size_t j = 0; j < keys; ++j) ph[j] /= sum;
   }
   return p;
-}
-
-std::string sci(double x) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2e", x);
-  return buf;
 }
 
 }  // namespace

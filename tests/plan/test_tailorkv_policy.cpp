@@ -10,7 +10,7 @@
 #include "kvc/policy/tailorkv.hpp"
 #include "plan_tolerances.hpp"
 #include "support/random.hpp"
-#include "workload/synthetic.hpp"
+#include "kvc_support/synthetic.hpp"
 
 using namespace kvc;
 
@@ -31,11 +31,11 @@ std::vector<bf16> to_bf16_vec(const std::vector<float>& x) {
 
 /// A model of `dense.size()` synthetic layers; layer l dense iff dense[l]. The last `steps` + 32
 /// queries of each layer are the prompt's last 32 queries followed by the decode queries.
-std::vector<bench::synthetic_layer> make_model(const std::vector<bool>& dense, std::size_t context, std::size_t steps,
+std::vector<support::synthetic_layer> make_model(const std::vector<bool>& dense, std::size_t context, std::size_t steps,
                                                std::mt19937_64& rng) {
-  std::vector<bench::synthetic_layer> layers;
+  std::vector<support::synthetic_layer> layers;
   for (bool d : dense) {
-    bench::synthetic_options o;
+    support::synthetic_options o;
     o.shape = shape;
     o.context = context;
     o.steps = 32 + steps;
@@ -43,7 +43,7 @@ std::vector<bench::synthetic_layer> make_model(const std::vector<bool>& dense, s
     o.dense = d;
     o.heavy_strength = test::sparse_heavy_strength;
     o.heavy_fraction = test::sparse_heavy_fraction;
-    layers.push_back(bench::make_synthetic_layer(o));
+    layers.push_back(support::make_synthetic_layer(o));
   }
   return layers;
 }

@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "compare/text_table.hpp"
+#include "kvc_support/text_table.hpp"
 #include "kvc/core/error.hpp"
 
 namespace kvc::qwen3 {
@@ -141,9 +141,9 @@ std::vector<eval_result> run_eval(const model& m, std::span<const std::int32_t> 
 // ---- output --------------------------------------------------------------------------------------
 
 namespace {
-using bench::fixed;
-using bench::sci;
-const bench::text_column<eval_result> columns[] = {
+using support::fixed;
+using support::sci;
+const support::text_column<eval_result> columns[] = {
     {"policy", [](const eval_result& r) { return r.policy; }},
     {"context", [](const eval_result& r) { return std::to_string(r.context); }},
     {"scored", [](const eval_result& r) { return std::to_string(r.tokens_scored); }},
@@ -164,7 +164,7 @@ const bench::text_column<eval_result> columns[] = {
 }  // namespace
 
 void write_eval_table(std::ostream& os, const std::vector<eval_result>& results) {
-  bench::write_text_table<eval_result>(os, columns, results);
+  support::write_text_table<eval_result>(os, columns, results);
 }
 
 void write_eval_json(std::ostream& os, const std::vector<eval_result>& results) {

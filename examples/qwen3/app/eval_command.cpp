@@ -13,7 +13,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "compare/svg_plot.hpp"
+#include "kvc_support/svg_plot.hpp"
 #include "app/eval.hpp"
 #include "app/gguf_import.hpp"
 #include "kvc/core/error.hpp"
@@ -165,13 +165,13 @@ int eval_main(int argc, char** argv) {
     else if (format == "csv") write_eval_csv(os, results);
     else write_eval_table(os, results);
     if (!plot.empty()) {
-      std::vector<kvc::bench::plot_point> pts;
+      std::vector<kvc::support::plot_point> pts;
       for (std::size_t i = 1; i < results.size(); ++i)  // the baseline row is the reference
         pts.push_back({results[i].policy, results[i].compression_ratio, results[i].kl_mean});
-      kvc::bench::plot_options po;
+      kvc::support::plot_options po;
       po.title = "KV-cache policies on " + model_path.filename().string() + ", context " + std::to_string(o.context);
       po.y_label = "mean KL divergence vs " + o.baseline + " (nats, log)";
-      kvc::bench::write_svg_scatter(plot, pts, po);
+      kvc::support::write_svg_scatter(plot, pts, po);
     }
     if (needle) {
 #ifdef KVC_QWEN3_HAVE_TEXT

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace kvc::bench {
+namespace kvc::support {
 
 /// One labelled point. Points with x <= 0 or y <= 0 (or not finite) cannot sit on log axes:
 /// they are drawn at the bottom edge with the label marked "(y=0)" / skipped when x <= 0.
@@ -32,4 +32,4 @@ void write_svg_scatter(std::ostream& os, const std::vector<plot_point>& points, 
 void write_svg_scatter(const std::filesystem::path& path, const std::vector<plot_point>& points,
                        const plot_options& options);
 
-}  // namespace kvc::bench
+}  // namespace kvc::support

@@ -27,7 +27,7 @@
 
 #include "kvc/core/layer_shape.hpp"
 
-namespace kvc::bench {
+namespace kvc::support {
 
 /// Knobs of the synthetic workload; the defaults give a Qwen3-8B-shaped sparse layer.
 struct synthetic_options {
@@ -119,4 +119,4 @@ inline synthetic_layer make_synthetic_layer(const synthetic_options& o) {
   return layer;
 }
 
-}  // namespace kvc::bench
+}  // namespace kvc::support

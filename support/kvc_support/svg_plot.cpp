@@ -1,5 +1,5 @@
 // SVG scatter plot with log axes: ticks, grid, labels; no dependencies.
-#include "compare/svg_plot.hpp"
+#include "kvc_support/svg_plot.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -8,7 +8,7 @@
 
 #include "kvc/core/error.hpp"
 
-namespace kvc::bench {
+namespace kvc::support {
 namespace {
 
 std::string escape(const std::string& s) {
@@ -155,4 +155,4 @@ void write_svg_scatter(const std::filesystem::path& path, const std::vector<plot
   kvc::detail::require(bool(os), "cannot write plot '", path.string(), "'");
 }
 
-}  // namespace kvc::bench
+}  // namespace kvc::support

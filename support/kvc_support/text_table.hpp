@@ -1,5 +1,5 @@
 // Aligned text tables (first column left, the rest right) and the number formats they use;
-// shared by kvc-bench compare and kvc-qwen3 eval.
+// shared by kvc-bench compare, kvc-qwen3 eval and the trace replay.
 #pragma once
 
 #include <algorithm>
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace kvc::bench {
+namespace kvc::support {
 
 /// One column: a header and the text of a row's cell.
 template <class Row>
@@ -54,4 +54,4 @@ void write_text_table(std::ostream& os, std::span<const text_column<Row>> column
   for (const auto& r : rows) line([&](std::size_t i) { return columns[i].cell(r); });
 }
 
-}  // namespace kvc::bench
+}  // namespace kvc::support

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <memory>
 
-namespace kvc::bench {
+namespace kvc::support {
 
 /// Best-of-`repeats` GB/s (1e9 bytes/s) of a threaded streaming sum over `bytes` (≫ last-level
 /// cache) using every OpenMP thread. The sum is returned through `sink` so it cannot be elided.
@@ -45,4 +45,4 @@ inline double measure_read_bandwidth(std::size_t bytes = std::size_t(1) << 30, i
   return best;
 }
 
-}  // namespace kvc::bench
+}  // namespace kvc::support
