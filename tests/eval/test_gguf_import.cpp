@@ -12,8 +12,8 @@
 #include "app/gguf_import.hpp"
 #include "kvc/io/gguf.hpp"
 #include "kvc/io/safetensors.hpp"
-#include "support/gguf_builder.hpp"
 #include "model/model.hpp"
+#include "support/gguf_builder.hpp"
 
 namespace {
 

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <filesystem>
 
-#include "compare/trace_compare.hpp"
 #include "app/kv_recorder.hpp"
+#include "compare/trace_compare.hpp"
 #include "kvc/io/kv_trace.hpp"
 #include "kvc/io/safetensors_writer.hpp"
 #include "model/model.hpp"

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "kvc/plan/calibrate.hpp"
+#include "kvc_support/synthetic.hpp"
 #include "plan_tolerances.hpp"
 #include "support/random.hpp"
-#include "kvc_support/synthetic.hpp"
 
 using namespace kvc;
 
@@ -119,10 +119,7 @@ TEST_CASE("calibrate_tailorkv classifies dense and sparse synthetic layers", "[c
   std::mt19937_64 rng(seed);
   const layer_shape shape{8, 2, 128};
   const int num_layers = 6;
-  // a random non-empty, non-full set of dense layers
-  std::vector<bool> dense(num_layers, false);
-  while (std::count(dense.begin(), dense.end(), true) == 0 || std::count(dense.begin(), dense.end(), true) == num_layers)
-    for (auto&& x : dense) x = std::uniform_int_distribution<int>(0, 2)(rng) == 0;
+  const std::vector<bool> dense = test::random_dense_set(rng, num_layers);
   std::vector<support::synthetic_layer> layers;
   std::vector<dyn_view3> q, k;
   for (int l = 0; l < num_layers; ++l) {

@@ -7,8 +7,8 @@
 #include <random>
 #include <vector>
 
-#include "kvc/core/error.hpp"
 #include "app/text/sampler.hpp"
+#include "kvc/core/error.hpp"
 
 using kvc::qwen3::sampler;
 using kvc::qwen3::sampling_params;

@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "kvc/core/error.hpp"
-#include "support/skip.hpp"
 #include "app/text/byte_level.hpp"
 #include "app/text/thinking.hpp"
 #include "app/text/tokenizer.hpp"
+#include "kvc/core/error.hpp"
+#include "support/skip.hpp"
 
 using kvc::qwen3::tokenizer;
 using kvc::qwen3::detail::bytes_to_byte_level;

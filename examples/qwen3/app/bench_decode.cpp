@@ -14,9 +14,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/dot.hpp"
 #include "kvc/core/dtype.hpp"
 #include "kvc/io/safetensors_writer.hpp"
+#include "model/dot.hpp"
 #include "model/model.hpp"
 
 namespace fs = std::filesystem;

@@ -15,11 +15,11 @@
 #include <CLI/CLI.hpp>
 
 #include "app/gguf_import.hpp"
+#include "app/query_prediction.hpp"
 #include "kvc/core/error.hpp"
 #include "kvc/io/plan_file.hpp"
 #include "kvc/plan/calibrate.hpp"
 #include "model/model.hpp"
-#include "app/query_prediction.hpp"
 
 #ifdef KVC_QWEN3_HAVE_TEXT
 #include "app/text/tokenizer.hpp"

@@ -11,8 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "kvc_support/text_table.hpp"
 #include "kvc/core/error.hpp"
+#include "kvc_support/text_table.hpp"
 
 namespace kvc::qwen3 {
 namespace {

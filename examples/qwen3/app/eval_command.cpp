@@ -13,12 +13,12 @@
 
 #include <CLI/CLI.hpp>
 
-#include "kvc_support/svg_plot.hpp"
 #include "app/eval.hpp"
 #include "app/gguf_import.hpp"
 #include "kvc/core/error.hpp"
 #include "kvc/io/safetensors_writer.hpp"
 #include "kvc/policy/registry.hpp"
+#include "kvc_support/svg_plot.hpp"
 
 #ifdef KVC_QWEN3_HAVE_TEXT
 #include "app/text/tokenizer.hpp"

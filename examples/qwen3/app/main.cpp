@@ -15,9 +15,9 @@
 
 #include <CLI/CLI.hpp>
 
-#include "app/generate.hpp"
 #include "app/calibrate_command.hpp"
 #include "app/eval_command.hpp"
+#include "app/generate.hpp"
 #include "app/gguf_import.hpp"
 #include "app/kv_recorder.hpp"
 #include "kvc/core/error.hpp"

@@ -6,8 +6,8 @@
 #include <cstring>
 #include <vector>
 
-#include "model/dot.hpp"
 #include "kvc/core/error.hpp"
+#include "model/dot.hpp"
 
 
 namespace kvc::qwen3 {

@@ -5,8 +5,8 @@
 #include <span>
 #include <vector>
 
-#include "model/config.hpp"
 #include "kvc/core/tensor_view.hpp"
+#include "model/config.hpp"
 
 namespace kvc::qwen3 {
 

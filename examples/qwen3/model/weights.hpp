@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "model/config.hpp"
 #include "kvc/io/safetensors.hpp"
+#include "model/config.hpp"
 #include "model/matmul.hpp"
 
 namespace kvc::qwen3 {
