@@ -13,6 +13,7 @@
 #include <omp.h>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "app/gguf_import.hpp"
 #include "app/query_prediction.hpp"
@@ -108,6 +109,28 @@ struct prompt_source {
   }
 };
 
+/// The measurement as JSON: {channels, head_dim, chance, steps, layers: [{layer, next_layer_norm,
+/// own_layer_norm, keys_only, cosine_next}] for layers >= 1, mean: {the same three agreements}}.
+void write_channel_agreement_json(const fs::path& path, const channel_agreement& r) {
+  nlohmann::json layers = nlohmann::json::array(), mean;
+  for (std::size_t l = 1; l < r.next_layer_norm.size(); ++l)
+    layers.push_back({{"layer", l},
+                      {"next_layer_norm", r.next_layer_norm[l]},
+                      {"own_layer_norm", r.own_layer_norm[l]},
+                      {"keys_only", r.keys_only[l]},
+                      {"cosine_next", r.cosine_next[l]}});
+  for (const char* key : {"next_layer_norm", "own_layer_norm", "keys_only"}) {
+    double sum = 0;
+    for (const auto& row : layers) sum += row[key].get<double>();
+    mean[key] = sum / double(layers.size());
+  }
+  const nlohmann::json out = {{"channels", r.channels}, {"head_dim", r.head_dim}, {"chance", r.chance()},
+                              {"steps", r.steps},       {"layers", layers},       {"mean", mean}};
+  std::ofstream file(path);
+  kvc::detail::require(bool(file), "cannot write ", path.string());
+  file << out.dump(2) << '\n';
+}
+
 int guarded(const std::function<int()>& body, const char* name) {
   try {
     return body();
@@ -172,7 +195,7 @@ int channel_agreement_main(int argc, char** argv) {
   CLI::App app{"kvc-qwen3 channel-agreement: how often next-layer query prediction picks the true "
                "dominant channels (|q|·max|K|) during greedy decode"};
   app.name("kvc-qwen3 channel-agreement");
-  fs::path model_dir;
+  fs::path model_dir, output;
   prompt_source src;
   std::size_t steps = 32;
   int channels = 8, threads = 0;
@@ -180,6 +203,7 @@ int channel_agreement_main(int argc, char** argv) {
   src.add_to(app);
   app.add_option("--steps", steps, "greedy decode steps measured")->capture_default_str();
   app.add_option("--channels", channels, "d_s, dominant channels per KV head")->capture_default_str();
+  app.add_option("-o,--output", output, "also write the per-layer values and means to this JSON file");
   app.add_option("--threads", threads, "OpenMP threads (0: the OpenMP default)");
   CLI11_PARSE(app, argc, argv);
   return guarded([&] {
@@ -200,6 +224,7 @@ int channel_agreement_main(int argc, char** argv) {
     }
     const double n = double(r.next_layer_norm.size() - 1);
     std::printf(" mean  %19.3f  %18.3f  %11.3f\n", a / n, b / n, s / n);
+    if (!output.empty()) write_channel_agreement_json(output, r);
     return 0;
   }, "channel-agreement");
 }

@@ -1,0 +1,32 @@
+# kvc_qwen3_eval_cli's check (included by tests/support/run_cli.cmake): the JSON file RESULT has
+# the baseline row and one per policy (full:bf16, full:f16), each scoring TOKENS tokens; full:bf16
+# equals the full:bf16 baseline (KL 0, top-1 agreement 1), full:f16 is close to it; the plot PLOT
+# was written.
+file(READ "${RESULT}" result)
+string(JSON n LENGTH "${result}")
+if(NOT n EQUAL 3)
+  kvc_check_fail("${RESULT} has ${n} rows, expected 3 (baseline, full:bf16, full:f16)")
+endif()
+# row, policy, largest kl_mean, smallest top1_agreement
+foreach(expect IN ITEMS "0,full:bf16,0,1" "1,full:bf16,0,1" "2,full:f16,1e-3,0.9")
+  string(REPLACE "," ";" expect "${expect}")
+  list(GET expect 0 row)
+  list(GET expect 1 policy)
+  list(GET expect 2 kl_hi)
+  list(GET expect 3 top1_lo)
+  string(JSON got GET "${result}" ${row} policy)
+  if(NOT got STREQUAL policy)
+    kvc_check_fail("row ${row} is '${got}', expected '${policy}'")
+  endif()
+  string(JSON scored GET "${result}" ${row} tokens_scored)
+  if(NOT scored EQUAL TOKENS)
+    kvc_check_fail("row ${row} scored ${scored} tokens, expected ${TOKENS}")
+  endif()
+  string(JSON kl GET "${result}" ${row} kl_mean)
+  kvc_check_range("row ${row} (${policy}) kl_mean" "${kl}" 0 ${kl_hi})
+  string(JSON top1 GET "${result}" ${row} top1_agreement)
+  kvc_check_range("row ${row} (${policy}) top1_agreement" "${top1}" ${top1_lo} 1)
+endforeach()
+if(NOT EXISTS "${PLOT}")
+  kvc_check_fail("the plot ${PLOT} was not written")
+endif()
