@@ -3,21 +3,10 @@
 # equals the full:bf16 baseline (KL 0, top-1 agreement 1), full:f16 is close to it; the plot PLOT
 # was written.
 file(READ "${RESULT}" result)
-string(JSON n LENGTH "${result}")
-if(NOT n EQUAL 3)
-  kvc_check_fail("${RESULT} has ${n} rows, expected 3 (baseline, full:bf16, full:f16)")
-endif()
 # row, policy, largest kl_mean, smallest top1_agreement
 foreach(expect IN ITEMS "0,full:bf16,0,1" "1,full:bf16,0,1" "2,full:f16,1e-3,0.9")
-  string(REPLACE "," ";" expect "${expect}")
-  list(GET expect 0 row)
-  list(GET expect 1 policy)
-  list(GET expect 2 kl_hi)
-  list(GET expect 3 top1_lo)
-  string(JSON got GET "${result}" ${row} policy)
-  if(NOT got STREQUAL policy)
-    kvc_check_fail("row ${row} is '${got}', expected '${policy}'")
-  endif()
+  kvc_unpack("${expect}" row policy kl_hi top1_lo)
+  kvc_check_json_row("${result}" ${row} "${RESULT}" ${policy} 3)
   string(JSON scored GET "${result}" ${row} tokens_scored)
   if(NOT scored EQUAL TOKENS)
     kvc_check_fail("row ${row} scored ${scored} tokens, expected ${TOKENS}")

@@ -3,21 +3,10 @@
 # error per layer (LAYERS); full:f32 matches the f64 oracle to f32 rounding (≤ 1e-5, overall and
 # per layer), full:bf16 shows bf16 rounding (in [1e-5, 1e-2]); both attend everything (recall null).
 file(READ "${RESULT}" result)
-string(JSON n LENGTH "${result}")
-if(NOT n EQUAL 2)
-  kvc_check_fail("${RESULT} has ${n} rows, expected 2")
-endif()
 # row, policy, bounds of attn_rel_error
 foreach(expect IN ITEMS "0,full:f32,0,1e-5" "1,full:bf16,1e-5,1e-2")
-  string(REPLACE "," ";" expect "${expect}")
-  list(GET expect 0 row)
-  list(GET expect 1 policy)
-  list(GET expect 2 lo)
-  list(GET expect 3 hi)
-  string(JSON got GET "${result}" ${row} policy)
-  if(NOT got STREQUAL policy)
-    kvc_check_fail("row ${row} is '${got}', expected '${policy}'")
-  endif()
+  kvc_unpack("${expect}" row policy lo hi)
+  kvc_check_json_row("${result}" ${row} "${RESULT}" ${policy} 2)
   string(JSON context GET "${result}" ${row} context)
   if(NOT context EQUAL CONTEXT)
     kvc_check_fail("${policy}: context ${context}, expected ${CONTEXT}")

@@ -7,7 +7,9 @@
 # trip through add_test). EXPECT_RC defaults to 0, so a test that uses this driver always checks the exit code (a
 # PASS_REGULAR_EXPRESSION alone would make CTest ignore it). KVC_CHECK, when given, is included
 # after the run to check files the command wrote; it sees every -D variable and calls
-# kvc_check_fail(...) on a wrong value; kvc_check_range(what value lo hi) checks lo <= value <= hi.
+# kvc_check_fail(...) on a wrong value; kvc_check_range(what value lo hi) checks lo <= value <= hi,
+# kvc_check_json_row(json row what policy rows) that the JSON array has `rows` rows and row `row`
+# is policy `policy`, and kvc_unpack("a,b,c" x y z) sets x, y, z from a comma-separated tuple.
 cmake_minimum_required(VERSION 3.25)
 
 function(kvc_check_fail)
@@ -19,6 +21,24 @@ function(kvc_check_range what value lo hi)
   if(NOT value MATCHES "^-?[0-9.]+([eE][-+]?[0-9]+)?$" OR value LESS lo OR value GREATER hi)
     kvc_check_fail("${what} = ${value}, expected a number in [${lo}, ${hi}]")
   endif()
+endfunction()
+
+function(kvc_check_json_row json row what policy rows)
+  string(JSON n LENGTH "${json}")
+  if(NOT n EQUAL rows)
+    kvc_check_fail("${what} has ${n} rows, expected ${rows}")
+  endif()
+  string(JSON got GET "${json}" ${row} policy)
+  if(NOT got STREQUAL policy)
+    kvc_check_fail("row ${row} of ${what} is '${got}', expected '${policy}'")
+  endif()
+endfunction()
+
+function(kvc_unpack tuple)
+  string(REPLACE "," ";" values "${tuple}")
+  foreach(name value IN ZIP_LISTS ARGN values)
+    set(${name} "${value}" PARENT_SCOPE)
+  endforeach()
 endfunction()
 
 if(NOT DEFINED KVC_CLI)
