@@ -10,10 +10,10 @@
 
 #include "compare/report.hpp"
 #include "compare/run_compare.hpp"
-#include "compare/svg_plot.hpp"
 #include "compare/trace_compare.hpp"
 #include "kvc/core/error.hpp"
 #include "kvc/policy/registry.hpp"
+#include "kvc_support/svg_plot.hpp"
 
 namespace {
 
@@ -36,11 +36,11 @@ void write_output(const std::string& path, Write&& write) {
 }
 
 /// The SVG plot of compression ratio vs attention error, one point per policy.
-void write_plot(const std::string& path, std::vector<kvc::bench::plot_point> points, std::string title) {
-  kvc::bench::plot_options po;
+void write_plot(const std::string& path, std::vector<kvc::support::plot_point> points, std::string title) {
+  kvc::support::plot_options po;
   po.title = std::move(title);
   po.y_label = "attention output relative error vs f64 (log)";
-  kvc::bench::write_svg_scatter(path, points, po);
+  kvc::support::write_svg_scatter(path, points, po);
 }
 
 /// Every policy kind with its usual settings: the default list of `kvc-bench compare`.
@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
         else kvc::bench::write_trace_table(os, tr);
       });
       if (!plot.empty()) {
-        std::vector<kvc::bench::plot_point> points;
+        std::vector<kvc::support::plot_point> points;
         for (const auto& r : tr) points.push_back({r.overall.policy, r.overall.compression_ratio, r.overall.attn_rel_error});
         write_plot(plot, std::move(points), "kvc-bench compare: trace " + trace);
       }
@@ -108,7 +108,7 @@ int main(int argc, char** argv) {
       else kvc::bench::write_table(os, results);
     });
     if (!plot.empty()) {
-      std::vector<kvc::bench::plot_point> points;
+      std::vector<kvc::support::plot_point> points;
       for (const auto& r : results) points.push_back({r.policy, r.compression_ratio, r.attn_rel_error});
       write_plot(plot, std::move(points), "kvc-bench compare: context " + std::to_string(o.context));
     }

@@ -1,7 +1,7 @@
 // Table, JSON and CSV forms of the compare results; every form carries the same fields.
 #include "compare/report.hpp"
 
-#include "compare/text_table.hpp"
+#include "kvc_support/text_table.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -10,6 +10,11 @@
 
 namespace kvc::bench {
 namespace {
+
+using support::fixed;
+using support::sci;
+using support::text_column;
+using support::write_text_table;
 
 const text_column<policy_result> columns[] = {
     {"policy", [](const policy_result& r) { return r.policy; }},
@@ -38,23 +43,25 @@ void write_table(std::ostream& os, const std::vector<policy_result>& results) {
   os << " GB/s\n";
 }
 
+nlohmann::json result_json(const policy_result& r) {
+  return {{"policy", r.policy},
+          {"context", r.context},
+          {"device_bytes_per_token", r.device_bytes_per_token},
+          {"host_bytes_per_token", r.host_bytes_per_token},
+          {"metadata_bytes_per_token", r.metadata_bytes_per_token},
+          {"compression_ratio", r.compression_ratio},
+          {"attn_rel_error", r.attn_rel_error},
+          {"mass_recall", r.mass_recall < 0 ? nlohmann::json(nullptr) : nlohmann::json(r.mass_recall)},
+          {"decode_us_per_token", r.decode_us_per_token},
+          {"bytes_read_per_step", r.bytes_read_per_step},
+          {"h2d_bytes_per_step", r.h2d_bytes_per_step},
+          {"achieved_gbps", r.achieved_gbps},
+          {"read_bw_gbps", r.read_bw_gbps}};
+}
+
 void write_json(std::ostream& os, const std::vector<policy_result>& results) {
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& r : results) {
-    out.push_back({{"policy", r.policy},
-                   {"context", r.context},
-                   {"device_bytes_per_token", r.device_bytes_per_token},
-                   {"host_bytes_per_token", r.host_bytes_per_token},
-                   {"metadata_bytes_per_token", r.metadata_bytes_per_token},
-                   {"compression_ratio", r.compression_ratio},
-                   {"attn_rel_error", r.attn_rel_error},
-                   {"mass_recall", r.mass_recall < 0 ? nlohmann::json(nullptr) : nlohmann::json(r.mass_recall)},
-                   {"decode_us_per_token", r.decode_us_per_token},
-                   {"bytes_read_per_step", r.bytes_read_per_step},
-                   {"h2d_bytes_per_step", r.h2d_bytes_per_step},
-                   {"achieved_gbps", r.achieved_gbps},
-                   {"read_bw_gbps", r.read_bw_gbps}});
-  }
+  for (const auto& r : results) out.push_back(result_json(r));
   os << out.dump(2) << '\n';
 }
 

@@ -12,11 +12,17 @@
 #include "kvc/attention/reference.hpp"
 #include "kvc/cache.hpp"
 #include "kvc/policy/tailorkv.hpp"
-#include "workload/read_bandwidth.hpp"
-#include "workload/synthetic.hpp"
+#include "kvc_support/attention_oracle.hpp"
+#include "kvc_support/read_bandwidth.hpp"
+#include "kvc_support/synthetic.hpp"
 
 namespace kvc::bench {
 namespace {
+
+using support::make_synthetic_layer;
+using support::measure_read_bandwidth;
+using support::synthetic_layer;
+using support::synthetic_options;
 
 using clock_type = std::chrono::steady_clock;
 
@@ -25,37 +31,17 @@ tensor_view<const float, 3> rows(const std::vector<float>& x, std::size_t first,
   return {x.data() + first * heads * dim, {n, heads, dim}};
 }
 
-/// Exact softmax probabilities of decode step `s` for every query head over positions
-/// [0, context + s] (f64), [q_heads, tokens].
-std::vector<double> exact_probabilities(const synthetic_layer& w, std::size_t s) {
+/// Query row `s` of the workload's decode queries. // [q_heads, head_dim]
+tensor_view<const float, 2> query(const synthetic_layer& w, std::size_t s) {
   const auto& sh = w.options.shape;
-  const std::size_t hq = sh.q_heads, d = sh.head_dim, hk = sh.kv_heads, group = hq / hk;
-  const std::size_t keys = w.options.context + s + 1;
-  const double scale = 1.0 / std::sqrt(double(d));
-  std::vector<double> p(hq * keys);
-#pragma omp parallel for schedule(static)
-  for (std::size_t h = 0; h < hq; ++h) {
-    const float* q = &w.queries[(s * hq + h) * d];
-    double* ph = &p[h * keys];
-    double mx = -INFINITY, sum = 0;
-    for (std::size_t t = 0; t < keys; ++t) {
-      const float* k = &w.keys[(t * hk + h / group) * d];
-      double dot = 0;
-      for (std::size_t c = 0; c < d; ++c) dot += double(q[c]) * double(k[c]);
-      ph[t] = dot * scale;
-      mx = std::max(mx, ph[t]);
-    }
-    for (std::size_t t = 0; t < keys; ++t) sum += (ph[t] = std::exp(ph[t] - mx));
-    for (std::size_t t = 0; t < keys; ++t) ph[t] /= sum;
-  }
-  return p;
+  return {&w.queries[s * sh.q_heads * sh.head_dim], {std::size_t(sh.q_heads), std::size_t(sh.head_dim)}};
 }
 
-/// One generated dataset (a layer kind) with its f64 oracle outputs and, on demand, probabilities.
+/// One generated dataset (a layer kind) with its f64 oracle outputs and, on demand, exact scores.
 struct layer_data {
   synthetic_layer w;
-  std::vector<std::vector<double>> exact;          // [steps][q_heads · head_dim]
-  std::vector<std::vector<double>> probabilities;  // [steps][q_heads · tokens], filled lazily
+  std::vector<std::vector<double>> exact;   // [steps][q_heads · head_dim]
+  std::vector<std::vector<double>> scores;  // [steps][q_heads · tokens] exact logits, filled lazily
 };
 
 /// "quant:0 sparse:1-35": the policy names the layers of a tailorkv:calibrate cache chose.
@@ -174,19 +160,13 @@ std::vector<policy_result> run_compare(const compare_options& o, const progress_
         // Recall of exact attention mass, for policies that attend a subset.
         for (std::size_t kh = 0; kh < hk; ++kh) {
           if (!cache.attended_positions(int(l), kh, attended)) break;
-          if (ld.probabilities.empty()) {
-            progress("exact probabilities", 0, o.steps);
-            for (std::size_t i = 0; i < o.steps; ++i) ld.probabilities.push_back(exact_probabilities(w, i));
+          if (ld.scores.empty()) {
+            progress("exact scores", 0, o.steps);
+            for (std::size_t i = 0; i < o.steps; ++i)
+              ld.scores.push_back(support::exact_scores(query(w, i), rows(w.keys, 0, o.context + i + 1, hk, d), o.shape));
           }
-          const std::size_t keys = pos + 1;
-          for (std::size_t g = 0; g < hq / hk; ++g) {
-            const double* p = &ld.probabilities[s][(kh * (hq / hk) + g) * keys];
-            double mass = p[pos];  // the new token is always attended
-            for (std::size_t t : attended)
-              if (t < pos) mass += p[t];
-            recall_sum += mass;
-            ++recall_count;
-          }
+          recall_sum += support::decode_mass_recall(ld.scores[s], o.shape, kh, attended);
+          recall_count += hq / hk;
         }
       }
       progress(spec + ": layers", l + 1, num_layers);

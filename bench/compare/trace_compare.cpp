@@ -12,46 +12,21 @@
 #include "compare/report.hpp"
 #include "kvc/attention/reference.hpp"
 #include "kvc/cache.hpp"
-#include "workload/read_bandwidth.hpp"
+#include "kvc_support/attention_oracle.hpp"
+#include "kvc_support/read_bandwidth.hpp"
+#include "kvc_support/text_table.hpp"
 
 namespace kvc::bench {
 namespace {
+
+using support::measure_read_bandwidth;
+using support::sci;
 
 using clock_type = std::chrono::steady_clock;
 
 tensor_view<const float, 3> rows(const std::vector<float>& x, std::size_t first, std::size_t n, std::size_t heads,
                                  std::size_t dim) {
   return {x.data() + first * heads * dim, {n, heads, dim}};
-}
-
-/// Exact softmax probabilities of query row `pos` over keys [0, pos] for every q head // [hq, pos + 1]
-std::vector<double> exact_probabilities(const io::kv_trace& t, int layer, std::size_t pos) {
-  const auto& sh = t.shape;
-  const std::size_t hq = sh.q_heads, hk = sh.kv_heads, d = sh.head_dim, group = hq / hk, keys = pos + 1;
-  const auto& Q = t.q[std::size_t(layer)];
-  const auto& K = t.k[std::size_t(layer)];
-  const double scale = double(sh.softmax_scale());
-  std::vector<double> p(hq * keys);
-  for (std::size_t h = 0; h < hq; ++h) {
-    const float* q = &Q[(pos * hq + h) * d];
-    double* ph = &p[h * keys];
-    double mx = -INFINITY, sum = 0;
-    for (std::size_t j = 0; j < keys; ++j) {
-      const float* k = &K[(j * hk + h / group) * d];
-      double dot = 0;
-      for (std::size_t c = 0; c < d; ++c) dot += double(q[c]) * double(k[c]);
-      mx = std::max(mx, ph[j] = dot * scale);
-    }
-    for (std::size_t j = 0; j < keys; ++j) sum += (ph[j] = std::exp(ph[j] - mx));
-    for (std::size_t j = 0; j < keys; ++j) ph[j] /= sum;
-  }
-  return p;
-}
-
-std::string sci(double x) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2e", x);
-  return buf;
 }
 
 }  // namespace
@@ -113,18 +88,14 @@ std::vector<trace_result> run_trace_compare(const io::kv_trace& t, const std::ve
           err2 += diff * diff;
           ref2 += exact[l][s][i] * exact[l][s][i];
         }
-        std::vector<double> prob;
+        std::vector<double> scores;  // [hq, pos + 1], once a policy reports what it attended
         for (std::size_t kh = 0; kh < hk; ++kh) {
           if (!cache.attended_positions(int(l), kh, attended)) break;
-          if (prob.empty()) prob = exact_probabilities(t, int(l), pos);
-          for (std::size_t g = 0; g < hq / hk; ++g) {
-            const double* p = &prob[(kh * (hq / hk) + g) * (pos + 1)];
-            double mass = p[pos];
-            for (std::size_t j : attended)
-              if (j < pos) mass += p[j];
-            recall += mass;
-            ++recall_n;
-          }
+          if (scores.empty())
+            scores = support::exact_scores(tensor_view<const float, 2>(&t.q[l][pos * hq * d], {hq, d}),
+                                           rows(t.k[l], 0, pos + 1, hk, d), sh);
+          recall += support::decode_mass_recall(scores, sh, kh, attended);
+          recall_n += hq / hk;
         }
       }
       tr.layer_error.push_back(ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0);
@@ -189,20 +160,12 @@ void write_trace_table(std::ostream& os, const std::vector<trace_result>& result
 void write_trace_json(std::ostream& os, const std::vector<trace_result>& results) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& r : results) {
-    const auto& o = r.overall;
     nlohmann::json recall = nlohmann::json::array();
     for (double x : r.layer_recall) recall.push_back(x < 0 ? nlohmann::json(nullptr) : nlohmann::json(x));
-    out.push_back({{"policy", o.policy},
-                   {"context", o.context},
-                   {"device_bytes_per_token", o.device_bytes_per_token},
-                   {"host_bytes_per_token", o.host_bytes_per_token},
-                   {"metadata_bytes_per_token", o.metadata_bytes_per_token},
-                   {"compression_ratio", o.compression_ratio},
-                   {"attn_rel_error", o.attn_rel_error},
-                   {"mass_recall", o.mass_recall < 0 ? nlohmann::json(nullptr) : nlohmann::json(o.mass_recall)},
-                   {"decode_us_per_token", o.decode_us_per_token},
-                   {"layer_attn_rel_error", r.layer_error},
-                   {"layer_mass_recall", recall}});
+    nlohmann::json row = result_json(r.overall);
+    row["layer_attn_rel_error"] = r.layer_error;
+    row["layer_mass_recall"] = recall;
+    out.push_back(std::move(row));
   }
   os << out.dump(2) << '\n';
 }

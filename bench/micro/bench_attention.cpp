@@ -6,7 +6,7 @@
 
 #include "kvc/attention/dense.hpp"
 #include "kvc/policy/full.hpp"
-#include "workload/synthetic.hpp"
+#include "kvc_support/synthetic.hpp"
 
 namespace {
 
@@ -14,10 +14,10 @@ namespace {
 template <class T>
 void decode_attention(benchmark::State& state) {
   const std::size_t context = std::size_t(state.range(0));
-  kvc::bench::synthetic_options o;
+  kvc::support::synthetic_options o;
   o.context = context;
   o.steps = 1;
-  const auto w = kvc::bench::make_synthetic_layer(o);
+  const auto w = kvc::support::make_synthetic_layer(o);
   const auto& shape = o.shape;
   const std::size_t hk = shape.kv_heads, hq = shape.q_heads, d = shape.head_dim;
   kvc::full_cache<T> cache(shape, {kvc::dtype_of<T>, std::size_t(state.range(1))});

@@ -11,7 +11,7 @@
 #include "kvc/policy/full.hpp"
 #include "kvc/policy/quantized.hpp"
 #include "kvc/quant/codec.hpp"
-#include "workload/synthetic.hpp"
+#include "kvc_support/synthetic.hpp"
 
 namespace {
 
@@ -81,20 +81,20 @@ void quant_decode_values(benchmark::State& state) {
 
 /// The synthetic Qwen3-8B-shaped layer (outlier key channels, sink, heavy hitters), built once
 /// per context length.
-const kvc::bench::synthetic_layer& workload(std::size_t context) {
+const kvc::support::synthetic_layer& workload(std::size_t context) {
   static std::size_t built = 0;
-  static kvc::bench::synthetic_layer w;
+  static kvc::support::synthetic_layer w;
   if (built != context) {
-    kvc::bench::synthetic_options o;
+    kvc::support::synthetic_options o;
     o.context = context;
     o.steps = 1;
-    w = kvc::bench::make_synthetic_layer(o);
+    w = kvc::support::make_synthetic_layer(o);
     built = context;
   }
   return w;
 }
 
-std::vector<float> scaled_query(const kvc::bench::synthetic_layer& w) {
+std::vector<float> scaled_query(const kvc::support::synthetic_layer& w) {
   const auto& shape = w.options.shape;
   std::vector<float> qs(w.queries.begin(), w.queries.begin() + long(shape.q_heads * shape.head_dim));
   for (float& x : qs) x *= shape.softmax_scale();

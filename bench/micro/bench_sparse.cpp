@@ -7,19 +7,19 @@
 
 #include "kvc/policy/full.hpp"
 #include "kvc/policy/sparse_offload.hpp"
-#include "workload/synthetic.hpp"
+#include "kvc_support/synthetic.hpp"
 
 namespace {
 
 constexpr std::size_t steps = 64;  // distinct decode tokens, reused cyclically
 
-const kvc::bench::synthetic_layer& workload(std::size_t context) {
-  static std::unique_ptr<kvc::bench::synthetic_layer> w;
+const kvc::support::synthetic_layer& workload(std::size_t context) {
+  static std::unique_ptr<kvc::support::synthetic_layer> w;
   if (!w || w->options.context != context) {
-    kvc::bench::synthetic_options o;
+    kvc::support::synthetic_options o;
     o.context = context;
     o.steps = steps;
-    w = std::make_unique<kvc::bench::synthetic_layer>(kvc::bench::make_synthetic_layer(o));
+    w = std::make_unique<kvc::support::synthetic_layer>(kvc::support::make_synthetic_layer(o));
   }
   return *w;
 }
@@ -58,12 +58,12 @@ void decode_step(benchmark::State& state, Cache& cache, std::size_t context, boo
 }
 
 void full_bf16(benchmark::State& state) {
-  kvc::full_cache<kvc::bf16> cache(kvc::bench::synthetic_options{}.shape);
+  kvc::full_cache<kvc::bf16> cache(kvc::support::synthetic_options{}.shape);
   decode_step(state, cache, std::size_t(state.range(0)), false);
 }
 
 void sparse_bf16(benchmark::State& state, const std::string& spec, bool hint) {
-  kvc::sparse_offload_cache<kvc::bf16> cache(kvc::bench::synthetic_options{}.shape,
+  kvc::sparse_offload_cache<kvc::bf16> cache(kvc::support::synthetic_options{}.shape,
                                               kvc::sparse_options::from_spec(kvc::policy_spec::parse(spec)));
   decode_step(state, cache, std::size_t(state.range(0)), hint);
 }

@@ -4,18 +4,18 @@
 
 #include <random>
 
-#include "eval.hpp"
-#include "model.hpp"
+#include "app/eval.hpp"
+#include "model/model.hpp"
+#include "support/random.hpp"
 
 namespace {
 
 const std::string ckpt = std::string(KVC_TEST_DATA_DIR) + "/qwen3/t1_f32";
 
+/// n token ids in [0, vocab), the same for a given seed.
 std::vector<std::int32_t> random_tokens(std::size_t n, int vocab, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
-  std::vector<std::int32_t> t(n);
-  for (auto& x : t) x = std::int32_t(rng() % std::uint64_t(vocab));
-  return t;
+  return kvc::test::random_tokens(rng, n, vocab);
 }
 
 }  // namespace

@@ -9,11 +9,11 @@
 #include <fstream>
 #include <numeric>
 
-#include "gguf_import.hpp"
+#include "app/gguf_import.hpp"
 #include "kvc/io/gguf.hpp"
 #include "kvc/io/safetensors.hpp"
+#include "model/model.hpp"
 #include "support/gguf_builder.hpp"
-#include "model.hpp"
 
 namespace {
 

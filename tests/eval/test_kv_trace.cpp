@@ -5,11 +5,11 @@
 #include <cmath>
 #include <filesystem>
 
+#include "app/kv_recorder.hpp"
 #include "compare/trace_compare.hpp"
-#include "kv_recorder.hpp"
 #include "kvc/io/kv_trace.hpp"
 #include "kvc/io/safetensors_writer.hpp"
-#include "model.hpp"
+#include "model/model.hpp"
 
 namespace {
 

@@ -3,7 +3,7 @@
 
 #include <sstream>
 
-#include "compare/svg_plot.hpp"
+#include "kvc_support/svg_plot.hpp"
 
 namespace {
 std::size_t count(const std::string& s, const std::string& what) {
@@ -15,9 +15,9 @@ std::size_t count(const std::string& s, const std::string& what) {
 
 TEST_CASE("svg plot: points, labels, ticks") {
   std::ostringstream os;
-  kvc::bench::plot_options o;
+  kvc::support::plot_options o;
   o.title = "t <&> t";
-  kvc::bench::write_svg_scatter(os,
+  kvc::support::write_svg_scatter(os,
                                 {{"full:bf16", 1.0, 1e-3}, {"quant:k=2,v=2", 6.4, 0.05}, {"sparse:<x>", 8.0, 0.0},
                                  {"bad", 0.0, 1.0}},
                                 o);

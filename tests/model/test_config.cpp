@@ -3,8 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config.hpp"
-#include "rope.hpp"
+#include "model/config.hpp"
+#include "model/rope.hpp"
 
 namespace {
 

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "golden.hpp"
-#include "model.hpp"
+#include "model/model.hpp"
 
 namespace {
 

@@ -4,10 +4,10 @@
 #include <cmath>
 #include <random>
 
-#include "dot.hpp"
-#include "layers.hpp"
-#include "matmul.hpp"
-#include "rope.hpp"
+#include "model/dot.hpp"
+#include "model/layers.hpp"
+#include "model/matmul.hpp"
+#include "model/rope.hpp"
 #include "support/random.hpp"
 
 namespace {

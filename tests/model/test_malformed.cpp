@@ -9,7 +9,7 @@
 
 #include "golden.hpp"
 #include "kvc/io/safetensors_writer.hpp"
-#include "model.hpp"
+#include "model/model.hpp"
 
 namespace fs = std::filesystem;
 

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "kvc/plan/calibrate.hpp"
+#include "kvc_support/synthetic.hpp"
 #include "plan_tolerances.hpp"
 #include "support/random.hpp"
-#include "workload/synthetic.hpp"
 
 using namespace kvc;
 
@@ -119,14 +119,11 @@ TEST_CASE("calibrate_tailorkv classifies dense and sparse synthetic layers", "[c
   std::mt19937_64 rng(seed);
   const layer_shape shape{8, 2, 128};
   const int num_layers = 6;
-  // a random non-empty, non-full set of dense layers
-  std::vector<bool> dense(num_layers, false);
-  while (std::count(dense.begin(), dense.end(), true) == 0 || std::count(dense.begin(), dense.end(), true) == num_layers)
-    for (auto&& x : dense) x = std::uniform_int_distribution<int>(0, 2)(rng) == 0;
-  std::vector<bench::synthetic_layer> layers;
+  const std::vector<bool> dense = test::random_dense_set(rng, num_layers);
+  std::vector<support::synthetic_layer> layers;
   std::vector<dyn_view3> q, k;
   for (int l = 0; l < num_layers; ++l) {
-    bench::synthetic_options o;
+    support::synthetic_options o;
     o.shape = shape;
     o.context = 1024 + std::uniform_int_distribution<std::size_t>(0, 1024)(rng);
     o.steps = 32;  // the last 32 prompt queries
@@ -134,7 +131,7 @@ TEST_CASE("calibrate_tailorkv classifies dense and sparse synthetic layers", "[c
     o.dense = dense[std::size_t(l)];
     o.heavy_strength = test::sparse_heavy_strength;
     o.heavy_fraction = test::sparse_heavy_fraction;
-    layers.push_back(bench::make_synthetic_layer(o));
+    layers.push_back(support::make_synthetic_layer(o));
   }
   for (const auto& w : layers) {
     q.push_back(tensor_view<const float, 3>(w.queries.data(), {w.options.steps, 8, 128}));

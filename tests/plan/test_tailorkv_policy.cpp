@@ -8,9 +8,9 @@
 
 #include "kvc/cache.hpp"
 #include "kvc/policy/tailorkv.hpp"
+#include "kvc_support/synthetic.hpp"
 #include "plan_tolerances.hpp"
 #include "support/random.hpp"
-#include "workload/synthetic.hpp"
 
 using namespace kvc;
 
@@ -31,11 +31,11 @@ std::vector<bf16> to_bf16_vec(const std::vector<float>& x) {
 
 /// A model of `dense.size()` synthetic layers; layer l dense iff dense[l]. The last `steps` + 32
 /// queries of each layer are the prompt's last 32 queries followed by the decode queries.
-std::vector<bench::synthetic_layer> make_model(const std::vector<bool>& dense, std::size_t context, std::size_t steps,
+std::vector<support::synthetic_layer> make_model(const std::vector<bool>& dense, std::size_t context, std::size_t steps,
                                                std::mt19937_64& rng) {
-  std::vector<bench::synthetic_layer> layers;
+  std::vector<support::synthetic_layer> layers;
   for (bool d : dense) {
-    bench::synthetic_options o;
+    support::synthetic_options o;
     o.shape = shape;
     o.context = context;
     o.steps = 32 + steps;
@@ -43,7 +43,7 @@ std::vector<bench::synthetic_layer> make_model(const std::vector<bool>& dense, s
     o.dense = d;
     o.heavy_strength = test::sparse_heavy_strength;
     o.heavy_fraction = test::sparse_heavy_fraction;
-    layers.push_back(bench::make_synthetic_layer(o));
+    layers.push_back(support::make_synthetic_layer(o));
   }
   return layers;
 }
@@ -55,13 +55,6 @@ void require_same(const std::vector<float>& a, const std::vector<float>& b) {
   REQUIRE(worst <= test::composed_output_abs);
 }
 
-std::vector<bool> random_dense_set(std::mt19937_64& rng, int layers) {
-  std::vector<bool> dense(std::size_t(layers), false);
-  while (std::count(dense.begin(), dense.end(), true) == 0 || std::count(dense.begin(), dense.end(), true) == layers)
-    for (auto&& x : dense) x = std::uniform_int_distribution<int>(0, 2)(rng) == 0;
-  return dense;
-}
-
 }  // namespace
 
 TEST_CASE("tailorkv:calibrate=1 picks each layer's policy at prefill and then equals it", "[tailorkv]") {
@@ -69,7 +62,7 @@ TEST_CASE("tailorkv:calibrate=1 picks each layer's policy at prefill and then eq
   INFO("seed " << seed);
   std::mt19937_64 rng(seed);
   const int num_layers = 4;
-  const std::vector<bool> dense = random_dense_set(rng, num_layers);
+  const std::vector<bool> dense = test::random_dense_set(rng, num_layers);
   const std::size_t context = 1500 + std::uniform_int_distribution<std::size_t>(0, 500)(rng), steps = 6;
   const auto model = make_model(dense, context, steps, rng);
   // The prompt is positions [0, context + 32): random queries for all but the last 32, which

@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "app/query_prediction.hpp"
 #include "kvc/io/plan_file.hpp"
 #include "kvc/plan/calibrate.hpp"
 #include "kvc/policy/tailorkv.hpp"
-#include "model.hpp"
-#include "query_prediction.hpp"
+#include "model/model.hpp"
 #include "support/random.hpp"
 #include "support/skip.hpp"
 
@@ -26,12 +26,6 @@ namespace {
 /// summation order may differ: max |Δ| ≤ predictor_atol + predictor_rtol · max |q|.
 constexpr double predictor_atol = 1e-6, predictor_rtol = 1e-5;
 
-std::vector<std::int32_t> random_tokens(std::mt19937_64& rng, std::size_t n, int vocab) {
-  std::vector<std::int32_t> t(n);
-  for (auto& x : t) x = std::uniform_int_distribution<std::int32_t>(0, vocab - 1)(rng);
-  return t;
-}
-
 }  // namespace
 
 TEST_CASE("predict_query on a layer's own input reproduces that layer's query", "[tailorkv][qwen3]") {
@@ -44,7 +38,7 @@ TEST_CASE("predict_query on a layer's own input reproduces that layer's query", 
     const auto& c = m.config();
     const std::size_t L = std::size_t(c.num_layers), H = std::size_t(c.hidden_size), Q = std::size_t(c.q_width());
     auto cache = m.make_cache("full:f32");
-    const auto prompt = random_tokens(rng, 20, c.vocab_size);
+    const auto prompt = test::random_tokens(rng, 20, c.vocab_size);
     m.forward(prompt, cache, logits_mode::none);
     const std::int32_t token = std::uniform_int_distribution<std::int32_t>(0, c.vocab_size - 1)(rng);
     const auto position = std::int32_t(cache.size(0));
@@ -90,7 +84,7 @@ TEST_CASE("tailorkv:calibrate=1 inside the model chooses what calibrate_tailorkv
   const auto& c = m.config();
   const std::size_t L = std::size_t(c.num_layers), D = std::size_t(c.head_dim);
   const layer_shape shape = m.attention_shape();
-  const auto prompt = random_tokens(rng, 40 + std::uniform_int_distribution<std::size_t>(0, 200)(rng), c.vocab_size);
+  const auto prompt = test::random_tokens(rng, 40 + std::uniform_int_distribution<std::size_t>(0, 200)(rng), c.vocab_size);
   INFO("prompt " << prompt.size() << " tokens");
 
   // (a) the calibrate subcommand's path: capture, then calibrate_tailorkv

@@ -5,9 +5,9 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "app/text/chat_template.hpp"
 #include "kvc/core/error.hpp"
 #include "support/skip.hpp"
-#include "text/chat_template.hpp"
 
 using kvc::qwen3::chat_message;
 using kvc::qwen3::chat_options;

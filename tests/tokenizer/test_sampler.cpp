@@ -7,8 +7,8 @@
 #include <random>
 #include <vector>
 
+#include "app/text/sampler.hpp"
 #include "kvc/core/error.hpp"
-#include "text/sampler.hpp"
 
 using kvc::qwen3::sampler;
 using kvc::qwen3::sampling_params;

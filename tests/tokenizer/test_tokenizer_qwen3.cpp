@@ -7,12 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "app/text/normalize.hpp"
+#include "app/text/thinking.hpp"
+#include "app/text/tokenizer.hpp"
+#include "app/text/utf8.hpp"
 #include "kvc/core/error.hpp"
 #include "support/skip.hpp"
-#include "text/thinking.hpp"
-#include "text/normalize.hpp"
-#include "text/tokenizer.hpp"
-#include "text/utf8.hpp"
 
 using kvc::qwen3::tokenizer;
 

@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "app/text/byte_level.hpp"
+#include "app/text/thinking.hpp"
+#include "app/text/tokenizer.hpp"
 #include "kvc/core/error.hpp"
 #include "support/skip.hpp"
-#include "text/byte_level.hpp"
-#include "text/thinking.hpp"
-#include "text/tokenizer.hpp"
 
 using kvc::qwen3::tokenizer;
 using kvc::qwen3::detail::bytes_to_byte_level;

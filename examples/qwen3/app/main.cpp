@@ -1,0 +1,345 @@
+// kvc-qwen3: run a Qwen3 / Llama checkpoint on CPU with any kvc cache policy (one-shot or chat).
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <omp.h>
+
+#include <CLI/CLI.hpp>
+
+#include "app/calibrate_command.hpp"
+#include "app/eval_command.hpp"
+#include "app/generate.hpp"
+#include "app/gguf_import.hpp"
+#include "app/kv_recorder.hpp"
+#include "kvc/core/error.hpp"
+#include "model/model.hpp"
+
+#ifdef KVC_QWEN3_HAVE_TEXT
+#include "app/text/chat_template.hpp"
+#include "app/text/sampler.hpp"
+#include "app/text/tokenizer.hpp"
+#endif
+
+namespace fs = std::filesystem;
+using namespace kvc::qwen3;
+
+namespace {
+
+struct cli_options {
+  fs::path model_dir;
+  fs::path tokenizer_file;
+  std::string prompt;
+  fs::path prompt_file;
+  std::string tokens;
+  std::string policy = "full:bf16";
+  int max_new_tokens = 128;
+  int threads = 0;
+  std::uint64_t seed = 0;
+  std::optional<float> temperature, top_p, min_p, presence_penalty;
+  std::optional<int> top_k;
+  bool chat = false;
+  bool raw = false;
+  std::optional<bool> think;
+  int prefill_chunk = 256;
+  bool predict_queries = false;
+  fs::path dump_kv;  // --dump-kv (kv_recorder)
+};
+
+std::vector<std::int32_t> parse_ids(const std::string& text) {
+  std::vector<std::int32_t> ids;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item.erase(std::remove_if(item.begin(), item.end(), ::isspace), item.end());
+    if (item.empty()) continue;
+    std::size_t used = 0;
+    long v = 0;
+    try {
+      v = std::stol(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    kvc::detail::require(used == item.size() && v >= 0, "--tokens: '", item, "' is not a token id");
+    ids.push_back(std::int32_t(v));
+  }
+  kvc::detail::require(!ids.empty(), "--tokens: no token ids given");
+  return ids;
+}
+
+[[maybe_unused]] std::int32_t argmax(std::span<const float> logits) {
+  return std::int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+}
+
+void print_stats(const model& m, const kvc::kv_cache& cache, const generation_stats& s) {
+  const auto f = cache.footprint();
+  std::fprintf(stderr,
+               "\nprefill: %zu tokens, %.3f s, %.1f tokens/s | decode: %zu tokens, %.3f s, %.2f tokens/s\n"
+               "cache '%s': %zu tokens, device %zu B, host %zu B, metadata %zu B (total %zu B) | "
+               "weights %.1f MB read per token\n",
+               s.prompt_tokens, s.prefill_seconds, s.prefill_tokens_per_second(), s.new_tokens, s.decode_seconds,
+               s.decode_tokens_per_second(), cache.spec(0).c_str(), cache.size(0), f.device_bytes, f.host_bytes,
+               f.metadata_bytes, f.total(), double(m.weights().bytes_per_token()) / 1e6);
+}
+
+std::function<void(std::size_t, std::size_t)> progress_printer() {
+  if (!isatty(fileno(stderr))) return {};
+  return [](std::size_t done, std::size_t total) {
+    std::fprintf(stderr, "\rprefill %zu/%zu tokens%s", done, total, done == total ? "\r\033[K" : "");
+    std::fflush(stderr);
+  };
+}
+
+#ifdef KVC_QWEN3_HAVE_TEXT
+sampling_params sampling_from(const cli_options& o, bool text_mode) {
+  // Chat/text defaults follow Qwen's advice per mode; raw token ids default to greedy.
+  sampling_params p = !text_mode ? sampling_params{}
+                      : o.think.value_or(true) ? sampling_params::thinking()
+                                               : sampling_params::non_thinking();
+  if (o.temperature) p.temperature = *o.temperature;
+  if (o.top_k) p.top_k = *o.top_k;
+  if (o.top_p) p.top_p = *o.top_p;
+  if (o.min_p) p.min_p = *o.min_p;
+  if (o.presence_penalty) p.presence_penalty = *o.presence_penalty;
+  p.seed = o.seed;
+  return p;
+}
+
+std::vector<std::int32_t> stop_ids(const model& m, const tokenizer* tok) {
+  std::vector<std::int32_t> ids(m.config().eos_token_ids.begin(), m.config().eos_token_ids.end());
+  if (tok)
+    for (const char* s : {"<|im_end|>", "<|endoftext|>"})
+      if (auto id = tok->token_id(s)) ids.push_back(*id);
+  return ids;
+}
+
+/// Streams text; with thinking on, prints the reasoning and the answer under separate headers.
+struct text_printer {
+  const tokenizer& tok;
+  stream_decoder dec;
+  std::optional<std::int32_t> think_start, think_end;
+  bool show_sections;
+  bool in_answer = false;
+
+  text_printer(const tokenizer& t, bool sections)
+      : tok(t), dec(t, /*skip_special=*/true), think_start(t.token_id("<think>")),
+        think_end(t.token_id("</think>")), show_sections(sections && think_end.has_value()) {
+    if (show_sections) std::cout << "[thinking]\n";
+  }
+  void push(std::int32_t id) {
+    if (think_start && id == *think_start && show_sections) return;
+    if (think_end && id == *think_end) {
+      std::cout << dec.flush();
+      if (show_sections) std::cout << "\n[answer]\n";
+      in_answer = true;
+      std::cout.flush();
+      return;
+    }
+    std::cout << dec.push(id);
+    std::cout.flush();
+  }
+  void finish() { std::cout << dec.flush() << std::endl; }
+};
+#endif
+
+int run(const cli_options& o) {
+  if (o.threads > 0) omp_set_num_threads(o.threads);
+  auto m = model::load(resolve_model_path(o.model_dir));  // a .gguf is imported once
+  m.set_query_prediction(o.predict_queries);
+  auto cache = m.make_cache(o.policy);
+  generation_options g;
+  g.max_new_tokens = o.max_new_tokens;
+  g.prefill_chunk = o.prefill_chunk;
+  g.on_prefill_progress = progress_printer();
+  g.stop_ids.assign(m.config().eos_token_ids.begin(), m.config().eos_token_ids.end());
+
+  const bool want_text = !o.prompt.empty() || !o.prompt_file.empty() || o.chat;
+#ifdef KVC_QWEN3_HAVE_TEXT
+  std::optional<tokenizer> tok;
+  fs::path tok_file = o.tokenizer_file;
+  if (tok_file.empty() && fs::exists(o.model_dir / "tokenizer.json")) tok_file = o.model_dir / "tokenizer.json";
+  if (!tok_file.empty()) tok = tokenizer::from_file(tok_file);
+  kvc::detail::require(!want_text || tok.has_value(), "--prompt, --prompt-file and --chat need a tokenizer: ",
+                       (o.model_dir / "tokenizer.json").string(), " is absent; pass --tokenizer FILE");
+  sampler pick_sampler(sampling_from(o, want_text));
+  g.stop_ids = stop_ids(m, tok ? &*tok : nullptr);
+  const token_picker pick = [&](std::span<const float> logits) {
+    const auto id = pick_sampler.sample(logits);
+    pick_sampler.accept(id);
+    return id;
+  };
+#else
+  kvc::detail::require(!want_text, "this kvc-qwen3 was built without the tokenizer (examples/qwen3/app/text): use --tokens");
+  kvc::detail::require(!o.temperature || *o.temperature == 0, "this build has no sampler: only greedy decoding");
+  const token_picker pick = argmax;
+#endif
+
+  if (!want_text && !o.dump_kv.empty()) {  // greedy, recording the cache's inputs (app/kv_recorder)
+    const auto prompt = parse_ids(o.tokens);
+    kv_recorder rec(m);
+    rec.trace().metadata["model"] = o.model_dir.filename().string();
+    const auto ids = record_greedy(m, cache, prompt, o.max_new_tokens, std::size_t(o.prefill_chunk), rec);
+    for (std::size_t i = 0; i < ids.size(); ++i) std::cout << (i ? " " : "") << ids[i];
+    std::cout << std::endl;
+    kvc::io::write_kv_trace(o.dump_kv, rec.trace());
+    std::fprintf(stderr, "wrote a KV trace of %zu tokens x %d layers to %s\n", rec.trace().tokens,
+                 rec.trace().layers(), o.dump_kv.string().c_str());
+    return 0;
+  }
+  if (!want_text) {  // token ids in, token ids out
+    const auto prompt = parse_ids(o.tokens);
+    bool first = true;
+#ifdef KVC_QWEN3_HAVE_TEXT
+    std::optional<stream_decoder> text;  // with a tokenizer, ids stream out as text
+    if (tok) text.emplace(*tok);
+#endif
+    g.on_token = [&](std::int32_t id) {
+#ifdef KVC_QWEN3_HAVE_TEXT
+      if (text) {
+        std::cout << text->push(id) << std::flush;
+        return true;
+      }
+#endif
+      std::cout << (first ? "" : " ") << id << std::flush;
+      first = false;
+      return true;
+    };
+    const auto s = generate(m, cache, prompt, pick, g);
+#ifdef KVC_QWEN3_HAVE_TEXT
+    if (text) std::cout << text->flush();
+#endif
+    std::cout << std::endl;
+    print_stats(m, cache, s);
+    return 0;
+  }
+
+#ifdef KVC_QWEN3_HAVE_TEXT
+  chat_options copt;
+  copt.add_generation_prompt = true;
+  copt.enable_thinking = o.think;
+  const bool sections = o.think.value_or(true);
+  std::string first_prompt = o.prompt;
+  if (!o.prompt_file.empty()) {
+    std::ifstream in(o.prompt_file, std::ios::binary);
+    kvc::detail::require(bool(in), "cannot read --prompt-file ", o.prompt_file.string());
+    first_prompt.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  if (!o.chat) {
+    const std::vector<chat_message> msgs{{"user", first_prompt, "", nullptr}};
+    const auto ids = tok->encode(o.raw ? first_prompt : render_chat(msgs, copt));
+    text_printer out(*tok, sections && !o.raw);
+    g.on_token = [&](std::int32_t id) {
+      out.push(id);
+      return true;
+    };
+    const auto s = generate(m, cache, ids, pick, g);
+    out.finish();
+    print_stats(m, cache, s);
+    return 0;
+  }
+  // Interactive chat: the conversation is re-rendered each turn; only tokens past the common
+  // prefix with what the cache holds are prefilled (the cache restarts when the history changed,
+  // e.g. because the template drops earlier turns' reasoning).
+  std::vector<chat_message> history;
+  std::vector<std::int32_t> in_cache;
+  std::string line = first_prompt;
+  std::fprintf(stderr, "chat: empty line or EOF ends\n");
+  for (;;) {
+    if (line.empty()) {
+      std::cout << "\n> " << std::flush;
+      if (!std::getline(std::cin, line) || line.empty()) break;
+    }
+    history.push_back({"user", line, "", nullptr});
+    line.clear();
+    const auto ids = tok->encode(render_chat(history, copt));
+    std::size_t common = 0;
+    while (common < in_cache.size() && common < ids.size() && in_cache[common] == ids[common]) ++common;
+    if (common != in_cache.size() || common == ids.size()) {
+      cache.clear();
+      in_cache.clear();
+      common = 0;
+    }
+    text_printer out(*tok, sections);
+    g.on_token = [&](std::int32_t id) {
+      out.push(id);
+      return true;
+    };
+    std::vector<std::int32_t> reply;
+    const auto s = generate(m, cache, std::span<const std::int32_t>(ids).subspan(common), pick, g, &reply);
+    out.finish();
+    print_stats(m, cache, s);
+    in_cache = ids;
+    in_cache.insert(in_cache.end(), reply.begin(), reply.end());
+    if (!reply.empty() && std::find(g.stop_ids.begin(), g.stop_ids.end(), reply.back()) != g.stop_ids.end())
+      reply.pop_back();
+    else
+      in_cache.clear(), cache.clear();  // cut short: the template's closing tokens are not in the cache
+    history.push_back({"assistant", tok->decode(reply), "", nullptr});
+  }
+#endif
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "eval") return kvc::qwen3::eval_main(argc - 1, argv + 1);
+  if (argc > 1 && std::string_view(argv[1]) == "calibrate") return kvc::qwen3::calibrate_main(argc - 1, argv + 1);
+  if (argc > 1 && std::string_view(argv[1]) == "channel-agreement")
+    return kvc::qwen3::channel_agreement_main(argc - 1, argv + 1);
+  CLI::App app{"kvc-qwen3: Qwen3 / Llama reference forward pass with kvc KV-cache policies"};
+  cli_options o;
+  app.add_option("--model", o.model_dir, "checkpoint directory (config.json + safetensors) or a .gguf file")->required();
+  app.add_option("--tokenizer", o.tokenizer_file, "tokenizer.json (default: the one in --model)");
+  auto* p = app.add_option("--prompt", o.prompt, "user prompt (rendered through the chat template)");
+  auto* pf = app.add_option("--prompt-file", o.prompt_file, "read the prompt from a file");
+  auto* t = app.add_option("--tokens", o.tokens, "prompt as comma-separated token ids, e.g. 1,2,3");
+  p->excludes(pf)->excludes(t);
+  pf->excludes(t);
+  app.add_flag("--raw", o.raw, "encode --prompt as is, without the chat template");
+  app.add_option("--policy", o.policy, "KV cache policy spec")->capture_default_str();
+  app.add_option("--max-new-tokens", o.max_new_tokens, "tokens to generate")->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", o.threads, "OpenMP threads (0: the OpenMP default)");
+  app.add_option("--seed", o.seed, "sampler seed")->capture_default_str();
+  app.add_option("--temperature", o.temperature, "0 = greedy");
+  app.add_option("--top-k", o.top_k, "keep the k most likely tokens (0 = all)");
+  app.add_option("--top-p", o.top_p, "nucleus sampling threshold");
+  app.add_option("--min-p", o.min_p, "drop tokens below min-p x the top probability");
+  app.add_option("--presence-penalty", o.presence_penalty, "subtracted once from each seen token's logit");
+  app.add_option("--prefill-chunk", o.prefill_chunk, "prompt tokens per forward call")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--predict-queries", o.predict_queries,
+               "TailorKV next-layer query prediction: hand each layer a predicted query before decode steps");
+  app.add_option("--dump-kv", o.dump_kv, "with --tokens: greedy-decode and write each layer's q/k/v (as the "
+                 "cache receives them) to this KV trace file (safetensors; see kvc/io/kv_trace.hpp)");
+  app.add_flag("--chat", o.chat, "interactive multi-turn chat through the chat template");
+  bool think = false, no_think = false;
+  auto* th = app.add_flag("--think", think, "thinking mode on (the default; prints thinking and answer separately)");
+  app.add_flag("--no-think", no_think, "thinking mode off (the template's empty think block)")->excludes(th);
+  CLI11_PARSE(app, argc, argv);
+  if (think) o.think = true;
+  if (no_think) o.think = false;
+  if (o.tokens.empty() && o.prompt.empty() && o.prompt_file.empty() && !o.chat) {
+    std::fprintf(stderr, "one of --tokens, --prompt, --prompt-file or --chat is required\n%s",
+                 app.help().c_str());
+    return 2;
+  }
+  try {
+    return run(o);
+  } catch (const kvc::error& e) {
+    std::fprintf(stderr, "kvc-qwen3: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kvc-qwen3: %s\n", e.what());
+    return 1;
+  }
+}
