@@ -11,6 +11,7 @@
 
 #include "kvc/attention/reference.hpp"
 #include "kvc/cache.hpp"
+#include "kvc/io/resolve_plan.hpp"
 #include "kvc/policy/tailorkv.hpp"
 #include "kvc_support/attention_oracle.hpp"
 #include "kvc_support/read_bandwidth.hpp"
@@ -61,9 +62,13 @@ std::string chosen_plan(kv_cache& cache) {
     }
   };
   for (int l = 0; l < cache.layers(); ++l) {
-    const auto* t = cache.policy_as<tailorkv_cache>(l);
-    if (!t || !t->calibrated()) return {};
-    const std::string name = t->chosen_spec().substr(0, t->chosen_spec().find(':'));
+    std::string chosen;  // the layer's calibrated choice, for a tailorkv layer of any dtype
+    for (const dtype t : {dtype::bf16, dtype::f32, dtype::f16})
+      visit_dtype(t, [&](auto tag) {
+        if (const auto* c = cache.layer(l).as<tailorkv_cache<decltype(tag)>>(); c && c->calibrated()) chosen = c->chosen_spec();
+      });
+    if (chosen.empty()) return {};
+    const std::string name = chosen.substr(0, chosen.find(':'));
     if (name != run_name || run_first < 0) {
       close_run(l - 1);
       run_name = name;
@@ -120,7 +125,7 @@ std::vector<policy_result> run_compare(const compare_options& o, const progress_
   std::vector<policy_result> results;
   const double bf16_bytes_per_token = 2.0 * double(hk * d) * 2.0 * double(num_layers);
   for (const auto& spec : o.policies) {
-    kv_cache cache(spec, o.layers, o.shape);
+    kv_cache cache(io::resolve_plan(spec, o.layers), o.shape);  // plan:FILE or one spec on every layer
     double read_bw = 0;  // GB/s, measured before this policy's decode steps
     // Layer by layer: load the context, then run every decode step. Layers are independent, so
     // this equals step-major order, and only one layer's context is ever staged (tailorkv).
@@ -128,7 +133,6 @@ std::vector<policy_result> run_compare(const compare_options& o, const progress_
     double err2 = 0, ref2 = 0, recall_sum = 0, h2d_bytes = 0;
     std::size_t recall_count = 0;
     std::vector<float> out(hq * d);
-    std::vector<std::size_t> attended;
     constexpr std::size_t chunk = 4096;
     for (std::size_t l = 0; l < num_layers; ++l) {
       layer_data& ld = *data[std::size_t(kind[l])];
@@ -159,13 +163,14 @@ std::vector<policy_result> run_compare(const compare_options& o, const progress_
         }
         // Recall of exact attention mass, for policies that attend a subset.
         for (std::size_t kh = 0; kh < hk; ++kh) {
-          if (!cache.attended_positions(int(l), kh, attended)) break;
+          const auto attended = cache.attended_positions(int(l), kh);
+          if (!attended) break;  // the policy attends everything it holds
           if (ld.scores.empty()) {
             progress("exact scores", 0, o.steps);
             for (std::size_t i = 0; i < o.steps; ++i)
               ld.scores.push_back(support::exact_scores(query(w, i), rows(w.keys, 0, o.context + i + 1, hk, d), o.shape));
           }
-          recall_sum += support::decode_mass_recall(ld.scores[s], o.shape, kh, attended);
+          recall_sum += support::decode_mass_recall(ld.scores[s], o.shape, kh, *attended);
           recall_count += hq / hk;
         }
       }

@@ -12,6 +12,7 @@
 #include "compare/report.hpp"
 #include "kvc/attention/reference.hpp"
 #include "kvc/cache.hpp"
+#include "kvc/io/resolve_plan.hpp"
 #include "kvc_support/attention_oracle.hpp"
 #include "kvc_support/read_bandwidth.hpp"
 #include "kvc_support/text_table.hpp"
@@ -54,13 +55,12 @@ std::vector<trace_result> run_trace_compare(const io::kv_trace& t, const std::ve
   std::vector<trace_result> results;
   for (const auto& spec : policies) {
     trace_result tr;
-    kv_cache cache(spec, int(L), sh);
+    kv_cache cache(io::resolve_plan(spec, int(L)), sh);  // plan:FILE or one spec on every layer
     double read_bw = 0;  // GB/s, measured before this policy's decode steps (as in run_compare)
     double err2_all = 0, ref2_all = 0, recall_all = 0, read_bytes = 0, h2d_bytes = 0;
     std::size_t recall_n_all = 0;
     std::vector<double> step_us(steps, 0.0);
     std::vector<float> out(hq * d);
-    std::vector<std::size_t> attended;
     for (std::size_t l = 0; l < L; ++l) {
       constexpr std::size_t chunk = 4096;
       for (std::size_t p = 0; p < context; p += chunk) {
@@ -90,11 +90,12 @@ std::vector<trace_result> run_trace_compare(const io::kv_trace& t, const std::ve
         }
         std::vector<double> scores;  // [hq, pos + 1], once a policy reports what it attended
         for (std::size_t kh = 0; kh < hk; ++kh) {
-          if (!cache.attended_positions(int(l), kh, attended)) break;
+          const auto attended = cache.attended_positions(int(l), kh);
+          if (!attended) break;  // the policy attends everything it holds
           if (scores.empty())
             scores = support::exact_scores(tensor_view<const float, 2>(&t.q[l][pos * hq * d], {hq, d}),
                                            rows(t.k[l], 0, pos + 1, hk, d), sh);
-          recall += support::decode_mass_recall(scores, sh, kh, attended);
+          recall += support::decode_mass_recall(scores, sh, kh, *attended);
           recall_n += hq / hk;
         }
       }

@@ -9,7 +9,7 @@
 
 #include "kvc/attention/dense.hpp"
 #include "kvc/policy/full.hpp"
-#include "kvc/policy/quantized.hpp"
+#include "kvc/policy/quant.hpp"
 #include "kvc/quant/codec.hpp"
 #include "kvc_support/synthetic.hpp"
 
@@ -133,14 +133,14 @@ void decode_quant(benchmark::State& state) {
   const std::size_t hk = shape.kv_heads, hq = shape.q_heads, d = shape.head_dim;
   kvc::quant_options o;
   o.key_bits = o.value_bits = bits;
-  kvc::quantized_cache<kvc::bf16> cache(shape, o);
+  kvc::quant_cache<kvc::bf16> cache(shape, o);
   cache.append(kvc::tensor_view<const float, 3>(w.keys.data(), {context, hk, d}),
                kvc::tensor_view<const float, 3>(w.values.data(), {context, hk, d}));
   const auto qs = scaled_query(w);
   kvc::softmax_state st;
   for (auto _ : state) {
     st.reset(hq, d);
-    kvc::quant::attend_quantized(qs.data(), 1, shape, cache.blocks(), st);
+    kvc::attend_quantized(qs.data(), 1, shape, cache.blocks(), st);
     const auto segs = cache.exact_segments();
     kvc::attend_dense<kvc::bf16>(qs.data(), 1, shape, std::span<const kvc::kv_segment<kvc::bf16>>(segs),
                                  kvc::all_visible, st);

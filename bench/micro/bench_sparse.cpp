@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "kvc/policy/full.hpp"
-#include "kvc/policy/sparse_offload.hpp"
+#include "kvc/policy/sparse.hpp"
 #include "kvc_support/synthetic.hpp"
 
 namespace {
@@ -63,7 +63,7 @@ void full_bf16(benchmark::State& state) {
 }
 
 void sparse_bf16(benchmark::State& state, const std::string& spec, bool hint) {
-  kvc::sparse_offload_cache<kvc::bf16> cache(kvc::support::synthetic_options{}.shape,
+  kvc::sparse_cache<kvc::bf16> cache(kvc::support::synthetic_options{}.shape,
                                               kvc::sparse_options::from_spec(kvc::policy_spec::parse(spec)));
   decode_step(state, cache, std::size_t(state.range(0)), hint);
 }

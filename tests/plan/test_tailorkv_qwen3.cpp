@@ -111,11 +111,11 @@ TEST_CASE("tailorkv:calibrate=1 inside the model chooses what calibrate_tailorkv
     REQUIRE(p->chosen_spec() == plan.plan.layers[l]);
   }
 
-  // (c) the plan file drives a cache through model::make_cache("tailorkv:plan=FILE")
+  // (c) the plan file drives a cache through model::make_cache("plan:FILE")
   const auto file = std::filesystem::temp_directory_path() / ("kvc_tailorkv_plan_" + std::to_string(seed) + ".json");
   io::write_plan_file(file, plan.plan);
-  auto planned = m.make_cache("tailorkv:plan=" + file.string());
+  auto planned = m.make_cache("plan:" + file.string());
   std::filesystem::remove(file);
   for (std::size_t l = 0; l < L; ++l) REQUIRE(planned.spec(int(l)) == plan.plan.layers[l]);
-  REQUIRE_THROWS_WITH(m.make_cache("tailorkv:plan=" + file.string()), Catch::Contains("cannot open plan file"));
+  REQUIRE_THROWS_WITH(m.make_cache("plan:" + file.string()), Catch::Contains("cannot open plan file"));
 }

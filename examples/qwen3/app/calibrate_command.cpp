@@ -144,7 +144,7 @@ int guarded(const std::function<int()>& body, const char* name) {
 
 int calibrate_main(int argc, char** argv) {
   CLI::App app{"kvc-qwen3 calibrate: TailorKV per-layer calibration on one prompt; writes a plan for "
-               "--policy tailorkv:plan=FILE"};
+               "--policy plan:FILE"};
   app.name("kvc-qwen3 calibrate");
   fs::path model_dir, output;
   prompt_source src;

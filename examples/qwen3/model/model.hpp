@@ -47,7 +47,7 @@ class model {
   const rope_table& rope() const { return rope_; }
   /// The head layout every layer of the cache must have.
   layer_shape attention_shape() const { return config_.attention_shape(); }
-  /// A cache with `spec` (e.g. "full:bf16") on every layer; `tailorkv:plan=FILE` builds each
+  /// A cache with `spec` (e.g. "full:bf16") on every layer; `plan:FILE` builds each
   /// layer from the plan file instead (kvc::io::resolve_plan).
   kvc::kv_cache make_cache(std::string_view spec) const;
 

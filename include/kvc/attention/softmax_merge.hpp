@@ -12,7 +12,8 @@ namespace kvc {
 /// over other keys: m is the max score, l = Σ exp(s - m) and acc = Σ exp(s - m) v. Partials over
 /// disjoint key sets merge exactly (FlashAttention, flash-decoding split-K), in any order.
 /// A partial that saw no keys (l2 = 0) changes nothing; into an empty state (l = 0) the partial
-/// is copied, so no exp(-inf - -inf) is ever taken.
+/// is copied, so no exp(-inf - -inf) is ever taken. The multiply-adds are explicit fmaf, so every
+/// compiler (g++ with or without FMA contraction, nvcc's host and device passes) gives the same bits.
 KVC_HOST_DEVICE inline void softmax_merge(float& m, float& l, float* acc, float m2, float l2, const float* acc2,
                                           std::size_t dim) {
   if (l2 == 0.0f) return;
@@ -25,8 +26,8 @@ KVC_HOST_DEVICE inline void softmax_merge(float& m, float& l, float* acc, float 
   const float mn = m < m2 ? m2 : m;
   const float c1 = expf(m - mn);
   const float c2 = expf(m2 - mn);
-  for (std::size_t d = 0; d < dim; ++d) acc[d] = acc[d] * c1 + acc2[d] * c2;
-  l = l * c1 + l2 * c2;
+  for (std::size_t d = 0; d < dim; ++d) acc[d] = fmaf(acc2[d], c2, acc[d] * c1);
+  l = fmaf(l2, c2, l * c1);
   m = mn;
 }
 

@@ -66,7 +66,7 @@ KVC_HOST_DEVICE inline std::uint32_t quant_code(float x, float min, float scale,
   return std::uint32_t(y);
 }
 
-/// x̂ = code * scale + min.
-KVC_HOST_DEVICE inline float dequant(std::uint32_t code, float scale, float min) { return float(code) * scale + min; }
+/// x̂ = code * scale + min, one fused multiply-add (the same bits from every compiler and device).
+KVC_HOST_DEVICE inline float dequant(std::uint32_t code, float scale, float min) { return fmaf(float(code), scale, min); }
 
 }  // namespace kvc::quant
