@@ -82,6 +82,7 @@ TEST_CASE("safetensors round trip keeps values, dtypes, shapes and metadata", "[
     const tensor_ref r = f.at(w.name);
     CHECK(r.info == info);
     REQUIRE(r.bytes() == w.data.size());
+    if (r.bytes() == 0) continue;  // an empty tensor: nothing to compare (memcmp takes no null)
     CHECK(std::memcmp(r.data, w.data.data(), r.bytes()) == 0);
     // Zero copy: the data points into the mapped file at its header-declared offset.
     CHECK(std::memcmp(r.data, raw.data() + 8 + n + info->begin, r.bytes()) == 0);
