@@ -73,7 +73,7 @@ class kv_cache {
   void append(int layer, const dyn_view3& k, const dyn_view3& v) { at(layer).append(k, v); }
   /// Hands `layer` the query predicted for its next step, `[1, q_heads, head_dim]` (optional;
   /// policies without use for it ignore it).
-  void prefetch_hint(int layer, const dyn_view3& predicted_q) { at(layer).prefetch_hint(predicted_q); }
+  void prefetch_hint(int layer, const dyn_view3& predicted_q, stream s = {}) { at(layer).prefetch_hint(predicted_q, s); }
 
   /// Tokens held by `layer`.
   std::size_t size(int layer) const { return at(layer).size(); }

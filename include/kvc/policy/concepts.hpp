@@ -30,7 +30,7 @@ namespace kvc {
 /// Optional members (no-ops when absent; see `kvc::layer_cache`):
 /// - `append_and_attend(q, k, v, out, stream)`: the same step ordered on a `kvc::stream`; a
 ///   policy without it runs synchronously on the host;
-/// - `prefetch_hint(predicted_q)` with predicted_q `[1, q_heads, head_dim]`, the query expected
+/// - `prefetch_hint(predicted_q[, stream])` with predicted_q `[1, q_heads, head_dim]`, the query expected
 ///   at this layer's next step;
 /// - `attended_positions(kv_head)`, the stored positions the last step read (sparse policies);
 /// - `allocated_bytes()`, the bytes its containers hold, counted from the containers themselves

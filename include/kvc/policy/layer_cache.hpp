@@ -35,8 +35,8 @@ class layer_cache {
   /// Stores k, v `[n, kv_heads, head_dim]` of n new positions without attending.
   virtual void append(const dyn_view3& k, const dyn_view3& v) = 0;
   /// Offers the query predicted for the next step, `[1, q_heads, head_dim]` (ignored by policies
-  /// without use for it).
-  virtual void prefetch_hint(const dyn_view3& predicted_q) = 0;
+  /// without use for it); copies it starts are ordered on `s`.
+  void prefetch_hint(const dyn_view3& predicted_q, stream s = {}) { do_prefetch_hint(predicted_q, s); }
   virtual std::size_t size() const = 0;
   virtual layer_shape shape() const = 0;
   virtual memory_footprint footprint() const = 0;
@@ -63,6 +63,7 @@ class layer_cache {
  private:
   virtual void do_append_and_attend(const dyn_view3& q, const dyn_view3& k, const dyn_view3& v,
                                     const tensor_view<float, 3>& out, stream s) = 0;
+  virtual void do_prefetch_hint(const dyn_view3& predicted_q, stream s) = 0;
 };
 
 /// A policy value behind the layer_cache face. Optional policy members (stream, prefetch hint,
@@ -73,9 +74,6 @@ class policy_layer_cache final : public layer_cache {
   policy_layer_cache(P policy, std::string spec) : policy_(std::move(policy)), spec_(std::move(spec)) {}
 
   void append(const dyn_view3& k, const dyn_view3& v) override { policy_.append(k, v); }
-  void prefetch_hint(const dyn_view3& predicted_q) override {
-    if constexpr (accepts_prefetch_hint<P>) policy_.prefetch_hint(predicted_q);
-  }
   std::size_t size() const override { return policy_.size(); }
   layer_shape shape() const override { return policy_.shape(); }
   memory_footprint footprint() const override { return policy_.footprint(); }
@@ -95,6 +93,10 @@ class policy_layer_cache final : public layer_cache {
                             const tensor_view<float, 3>& out, stream s) override {
     if constexpr (accepts_stream<P>) policy_.append_and_attend(q, k, v, out, s);
     else policy_.append_and_attend(q, k, v, out);  // a host policy: synchronous, no stream
+  }
+  void do_prefetch_hint(const dyn_view3& predicted_q, stream s) override {
+    if constexpr (requires { policy_.prefetch_hint(predicted_q, s); }) policy_.prefetch_hint(predicted_q, s);
+    else if constexpr (accepts_prefetch_hint<P>) policy_.prefetch_hint(predicted_q);
   }
 
   P policy_;

@@ -141,8 +141,8 @@ class tailorkv_cache {
   }
 
   /// Forwarded to a chosen sparse cache; ignored otherwise (quant caches have no use for it).
-  void prefetch_hint(const dyn_view3& predicted_q) {
-    if (auto* sparse = std::get_if<sparse_type>(&chosen_)) sparse->prefetch_hint(predicted_q);
+  void prefetch_hint(const dyn_view3& predicted_q, stream s = {}) {
+    if (auto* sparse = std::get_if<sparse_type>(&chosen_)) sparse->prefetch_hint(predicted_q, s);
   }
 
   /// The chosen sparse cache's attended positions for the last step, or, when the layer attends
