@@ -147,8 +147,7 @@ std::vector<policy_result> run_compare(const compare_options& o, const progress_
         progress("measuring read bandwidth", 0, 1);
         read_bw = measure_read_bandwidth(o.read_bw_bytes);
       }
-      std::vector<std::vector<std::size_t>> attended(o.steps * hk);  // [steps, kv_heads] positions read
-      bool partial = false;
+      support::attended_log attended(o.steps, hk);
       for (std::size_t s = 0; s < o.steps; ++s) {
         const std::size_t pos = o.context + s;
         const auto before = cache.traffic(int(l));
@@ -163,27 +162,17 @@ std::vector<policy_result> run_compare(const compare_options& o, const progress_
           err2 += diff * diff;
           ref2 += ld.exact[s][i] * ld.exact[s][i];
         }
-        // What the step attended, for policies that attend a subset; scored after the timed
-        // steps, so that the oracle's sweep over every key does not flush the caches between them.
-        for (std::size_t kh = 0; kh < hk; ++kh) {
-          auto positions = cache.attended_positions(int(l), kh);
-          if (!positions) break;  // the policy attends everything it holds
-          attended[s * hk + kh] = std::move(*positions);
-          partial = true;
-        }
+        attended.record(cache, int(l), s);  // scored after the timed steps
       }
-      // Recall of exact attention mass.
-      for (std::size_t s = 0; partial && s < o.steps; ++s) {
+      // Recall of exact attention mass, for policies that attend a subset.
+      attended.add_recall(o.shape, [&](std::size_t step) -> const std::vector<double>& {
         if (ld.scores.empty()) {
           progress("exact scores", 0, o.steps);
           for (std::size_t i = 0; i < o.steps; ++i)
             ld.scores.push_back(support::exact_scores(query(w, i), rows(w.keys, 0, o.context + i + 1, hk, d), o.shape));
         }
-        for (std::size_t kh = 0; kh < hk; ++kh) {
-          recall_sum += support::decode_mass_recall(ld.scores[s], o.shape, kh, attended[s * hk + kh]);
-          recall_count += hq / hk;
-        }
-      }
+        return ld.scores[step];
+      }, recall_sum, recall_count);
       progress(spec + ": layers", l + 1, num_layers);
     }
     std::nth_element(times.begin(), times.begin() + long(times.size() / 2), times.end());

@@ -73,8 +73,7 @@ std::vector<trace_result> run_trace_compare(const io::kv_trace& t, const std::ve
       }
       double err2 = 0, ref2 = 0, recall = 0;
       std::size_t recall_n = 0;
-      std::vector<std::vector<std::size_t>> attended(steps * hk);  // [steps, kv_heads] positions read
-      bool partial = false;
+      support::attended_log attended(steps, hk);
       for (std::size_t s = 0; s < steps; ++s) {
         const std::size_t pos = context + s;
         const auto before = cache.traffic(int(l));
@@ -90,24 +89,15 @@ std::vector<trace_result> run_trace_compare(const io::kv_trace& t, const std::ve
           err2 += diff * diff;
           ref2 += exact[l][s][i] * exact[l][s][i];
         }
-        // What the step attended (policies that attend a subset), scored after the timed steps
-        // as in run_compare, so the oracle's sweep over the keys does not flush the caches between them.
-        for (std::size_t kh = 0; kh < hk; ++kh) {
-          auto positions = cache.attended_positions(int(l), kh);
-          if (!positions) break;  // the policy attends everything it holds
-          attended[s * hk + kh] = std::move(*positions);
-          partial = true;
-        }
+        attended.record(cache, int(l), s);  // scored after the timed steps
       }
-      for (std::size_t s = 0; partial && s < steps; ++s) {
-        const std::size_t pos = context + s;
-        const auto scores = support::exact_scores(tensor_view<const float, 2>(&t.q[l][pos * hq * d], {hq, d}),
-                                                  rows(t.k[l], 0, pos + 1, hk, d), sh);  // [hq, pos + 1]
-        for (std::size_t kh = 0; kh < hk; ++kh) {
-          recall += support::decode_mass_recall(scores, sh, kh, attended[s * hk + kh]);
-          recall_n += hq / hk;
-        }
-      }
+      std::vector<double> scores;  // [hq, keys] of the step being scored
+      attended.add_recall(sh, [&](std::size_t step) -> const std::vector<double>& {
+        const std::size_t pos = context + step;
+        scores = support::exact_scores(tensor_view<const float, 2>(&t.q[l][pos * hq * d], {hq, d}),
+                                       rows(t.k[l], 0, pos + 1, hk, d), sh);
+        return scores;
+      }, recall, recall_n);
       tr.layer_error.push_back(ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0);
       tr.layer_recall.push_back(recall_n ? recall / double(recall_n) : -1.0);
       err2_all += err2;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kvc/attention/recall.hpp"
+#include "kvc/cache.hpp"
 #include "kvc/core/layer_shape.hpp"
 #include "kvc/core/tensor_view.hpp"
 
@@ -46,5 +47,40 @@ inline double decode_mass_recall(std::span<const double> scores, const layer_sha
     sum += kvc::mass_recall(scores.subspan((kv_head * group + g) * keys, keys), std::span<const std::size_t>(read));
   return sum;
 }
+
+/// The stored positions each decode step of one layer attended, per KV head: recorded during the
+/// timed steps and scored after them, so that the oracle's sweep over every key does not flush
+/// the caches between the steps being timed.
+class attended_log {
+ public:
+  attended_log(std::size_t steps, std::size_t kv_heads) : kv_heads_(kv_heads), positions_(steps * kv_heads) {}
+
+  /// Records what decode step `step` of `layer` attended; nothing for a policy that attends all it holds.
+  void record(const kv_cache& cache, int layer, std::size_t step) {
+    for (std::size_t kh = 0; kh < kv_heads_; ++kh) {
+      auto attended = cache.attended_positions(layer, kh);
+      if (!attended) return;
+      positions_[step * kv_heads_ + kh] = std::move(*attended);
+      partial_ = true;
+    }
+  }
+  /// Adds every recorded step's decode_mass_recall to `sum` and its query heads to `count`;
+  /// scores_of(step) gives that step's exact scores // [q_heads, keys]. Nothing when nothing was recorded.
+  template <class ScoresOf>
+  void add_recall(const layer_shape& shape, ScoresOf&& scores_of, double& sum, std::size_t& count) const {
+    for (std::size_t s = 0; partial_ && s < positions_.size() / kv_heads_; ++s) {
+      const std::vector<double>& scores = scores_of(s);
+      for (std::size_t kh = 0; kh < kv_heads_; ++kh) {
+        sum += decode_mass_recall(scores, shape, kh, positions_[s * kv_heads_ + kh]);
+        count += std::size_t(shape.group());
+      }
+    }
+  }
+
+ private:
+  std::size_t kv_heads_;
+  std::vector<std::vector<std::size_t>> positions_;  // [steps, kv_heads]
+  bool partial_ = false;
+};
 
 }  // namespace kvc::support
