@@ -10,6 +10,8 @@
 #include "kvc/core/error.hpp"
 #include "kvc/core/layer_shape.hpp"
 #include "kvc/core/memory_space.hpp"
+#include "kvc/core/sequence.hpp"
+#include "kvc/core/sequence_state.hpp"
 #include "kvc/core/step_checks.hpp"
 #include "kvc/core/stream.hpp"
 #include "kvc/core/tensor_view.hpp"

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kvc/attention/reference.hpp"
+#include "kvc/cache.hpp"
 #include "kvc/policy/full.hpp"
 #include "support/compare.hpp"
 #include "support/random.hpp"
@@ -45,29 +46,33 @@ TEST_CASE("prefill, chunked prefill and decode steps all match the oracle", "[fu
 
 TEST_CASE("footprint counts the blocks actually allocated and what of them holds no token", "[full]") {
   const layer_shape shape{32, 8, 128};
-  full_cache<bf16> cache(shape, {dtype::bf16, 256});
-  constexpr std::size_t token_bytes = 2 * 8 * 128 * 2;  // K and V, 8 heads x 128 x 2 bytes
-  constexpr std::size_t page_bytes = 256 * token_bytes;  // K and V pages: 2 x 512 KiB
+  // through the layer face: the page pool's slabs as allocated; the policy itself counts its pages
+  kv_cache cache("full:bf16", 1, shape);
+  const auto& policy = *cache.policy_as<full_cache<bf16>>(0);
+  constexpr std::size_t token_bytes = 2 * 8 * 128 * 2;   // K and V, 8 heads x 128 x 2 bytes
+  constexpr std::size_t page_bytes = 256 * token_bytes;  // one page holds K and V: 1 MiB
   std::vector<bf16> k(4096 * 8 * 128, to_bf16(0.5f));
   const auto append = [&](std::size_t n) {
-    cache.append(tensor_view<const bf16, 3>(k.data(), {n, 8, 128}), tensor_view<const bf16, 3>(k.data(), {n, 8, 128}));
+    cache.append(0, tensor_view<const bf16, 3>(k.data(), {n, 8, 128}), tensor_view<const bf16, 3>(k.data(), {n, 8, 128}));
   };
   append(1000);  // a small store takes a page at a time: 4 pages
   REQUIRE(cache.footprint().device_bytes == 4 * page_bytes);
   REQUIRE(cache.footprint().reserved_bytes == 4 * page_bytes - 1000 * token_bytes);
   REQUIRE(cache.footprint().host_bytes == 0);
   REQUIRE(cache.traffic().total() == 0);
-  append(4096 - 1000);  // 16 pages: 4 slabs' worth (a 2 MiB slab holds 4 pages)
+  append(4096 - 1000);  // 16 pages: past 4 slabs' worth (a 2 MiB slab holds 2 pages) slabs are whole
   REQUIRE(cache.footprint().device_bytes == 16 * page_bytes);
   REQUIRE(cache.footprint().reserved_bytes == 0);
-  append(1);  // from now on a slab at a time
-  REQUIRE(cache.footprint().device_bytes == 20 * page_bytes);
-  REQUIRE(cache.footprint().reserved_bytes == 20 * page_bytes - 4097 * token_bytes);
-  append(3 * 256);  // fills that slab
-  REQUIRE(cache.footprint().device_bytes == 20 * page_bytes);
+  append(1);  // a slab of 2 pages for the 17th
+  REQUIRE(cache.footprint().device_bytes == 18 * page_bytes);
+  REQUIRE(cache.footprint().reserved_bytes == 18 * page_bytes - 4097 * token_bytes);
+  REQUIRE(policy.footprint().device_bytes == 17 * page_bytes);  // the sequence's own pages
+  append(511);  // fills that slab
+  REQUIRE(cache.footprint().device_bytes == 18 * page_bytes);
+  REQUIRE(cache.footprint().reserved_bytes == 0);
   cache.clear();
-  REQUIRE(cache.size() == 0);
-  REQUIRE(cache.footprint().device_bytes == 0);
+  REQUIRE(cache.size(0) == 0);
+  REQUIRE(cache.footprint().device_bytes == 0);  // every slab went back
   REQUIRE(cache.footprint().reserved_bytes == 0);
 }
 

@@ -47,6 +47,7 @@
 #include <span>
 #include <vector>
 
+#include "kvc/attention/decode_batch.hpp"
 #include "kvc/attention/dense.hpp"
 #include "kvc/attention/quantized.hpp"
 #include "kvc/attention/softmax_state.hpp"
@@ -141,6 +142,61 @@ void attend_step(const layer_shape& shape, const stored_view<T>& stored, const d
     attend_dense<T>(qs.data(), n, shape, std::span<const kv_segment<T>>(stored.segments), all_visible, state);
   detail::attend_new_tokens(shape, qs.data(), k, v, state);
   detail::write_output(shape, state, out);
+}
+
+/// Attention of a varlen batch on the CPU: sequence b's new tokens are rows [first[b], first[b+1])
+/// of q `[rows, q_heads, head_dim]`, k, v `[rows, kv_heads, head_dim]` and out; each attends
+/// `stored[b]` plus its own new tokens (causal), never another sequence's. When every sequence
+/// brings one token (batched decode) the whole batch is one parallel pass over (sequence, KV
+/// head, chunk) items (attend_decode_batch); otherwise each sequence's step runs in turn, a
+/// prefill chunk being work enough for every thread. Does not store k, v.
+template <class T>
+void attend_batch(const layer_shape& shape, std::span<const stored_view<T>> stored, std::span<const std::size_t> first,
+                  const dyn_view3& q, const dyn_view3& k, const dyn_view3& v, const tensor_view<float, 3>& out,
+                  stream s = {}) {
+  const std::size_t rows = check_step(shape, q, k, v, out);
+  detail::require(first.size() == stored.size() + 1 && first.front() == 0 && first.back() == rows,
+                  "attend_batch: the batch's row offsets do not cover the ", rows, " rows");
+  bool decode = true;
+  for (std::size_t b = 0; b < stored.size(); ++b) {
+    detail::require(first[b] <= first[b + 1], "attend_batch: row offsets must not decrease");
+    detail::require_host_accessible(stored[b].space, "the cache's storage");
+    decode = decode && first[b + 1] - first[b] == 1;
+  }
+  if (!decode) {
+    for (std::size_t b = 0; b < stored.size(); ++b) {
+      const std::size_t n = first[b + 1] - first[b];
+      attend_step(shape, stored[b], q.rows(first[b], n), k.rows(first[b], n), v.rows(first[b], n), out.rows(first[b], n), s);
+    }
+    return;
+  }
+  const std::size_t B = stored.size(), hq = std::size_t(shape.q_heads), D = std::size_t(shape.head_dim);
+  thread_local std::vector<float> qs, rotated;
+  thread_local std::vector<softmax_state> states;
+  detail::scaled_queries(shape, q, qs);
+  rotated.assign(qs.begin(), qs.end());
+  if (states.size() < B) states.resize(B);
+  std::vector<decode_job<T>> jobs(B);
+  for (std::size_t b = 0; b < B; ++b) {
+    states[b].reset(hq, D);
+    float* rq = &rotated[b * hq * D];
+    if (stored[b].blocks.count > 0 && stored[b].rotated_keys)
+      for (std::size_t h = 0; h < hq; ++h) quant::hadamard_rotate(rq + h * D, D);
+    jobs[b] = {&qs[b * hq * D], rq, stored[b].segments, stored[b].blocks, &states[b]};
+  }
+  attend_decode_batch<T>(shape, jobs);
+  // each sequence's new token attends itself: one key, weight exp(s - s) = 1
+  std::vector<float> kf(D), vf(D);
+  const std::size_t group = std::size_t(shape.group());
+  for (std::size_t b = 0; b < B; ++b) {
+    for (std::size_t h = 0; h < hq; ++h) {
+      detail::to_f32_row(k.row_ptr(b, h / group), k.type, kf.data(), D);
+      detail::to_f32_row(v.row_ptr(b, h / group), v.type, vf.data(), D);
+      const float score = detail::dot_f32(&qs[(b * hq + h) * D], kf.data(), D);
+      states[b].merge(h, score, 1.0f, vf.data());
+    }
+    detail::write_output(shape, states[b], out.rows(b, 1));
+  }
 }
 
 }  // namespace cpu

@@ -27,6 +27,15 @@ struct memory_footprint {
     reserved_bytes += o.reserved_bytes;
     return *this;
   }
+  memory_footprint& operator-=(const memory_footprint& o) {
+    device_bytes -= o.device_bytes;
+    host_bytes -= o.host_bytes;
+    metadata_bytes -= o.metadata_bytes;
+    reserved_bytes -= o.reserved_bytes;
+    return *this;
+  }
+  friend memory_footprint operator+(memory_footprint a, const memory_footprint& b) { return a += b; }
+  friend memory_footprint operator-(memory_footprint a, const memory_footprint& b) { return a -= b; }
   friend bool operator==(const memory_footprint&, const memory_footprint&) = default;
 };
 

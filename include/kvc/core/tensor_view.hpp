@@ -44,6 +44,12 @@ class tensor_view {
 
   /// The same view, marked as pointing into `where`.
   tensor_view in(memory_space where) const { return {data_, shape_, strides_, where}; }
+  /// Indices [first, first + count) of the first dimension (the caller keeps them in range).
+  tensor_view rows(std::size_t first, std::size_t count) const {
+    shape_type s = shape_;
+    s[0] = count;
+    return {data_ + std::ptrdiff_t(first) * strides_[0], s, strides_, space_};
+  }
 
   T* data() const { return data_; }
   memory_space space() const { return space_; }
@@ -110,6 +116,13 @@ struct dyn_view3 {
   const unsigned char* row_ptr(std::size_t i, std::size_t h) const {
     return static_cast<const unsigned char*>(data) +
            (std::ptrdiff_t(i) * strides[0] + std::ptrdiff_t(h) * strides[1]) * std::ptrdiff_t(dtype_size(type));
+  }
+  /// Rows [first, first + count) of the first dimension (the caller keeps them in range).
+  dyn_view3 rows(std::size_t first, std::size_t count) const {
+    dyn_view3 d = *this;
+    d.data = static_cast<const unsigned char*>(data) + std::ptrdiff_t(first) * strides[0] * std::ptrdiff_t(dtype_size(type));
+    d.shape[0] = count;
+    return d;
   }
   /// The same view, marked as pointing into `where`.
   dyn_view3 in(memory_space where) const {

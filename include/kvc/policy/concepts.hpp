@@ -78,3 +78,51 @@ concept reports_allocated_bytes = requires(const P cp) {
   { cp.allocated_bytes() } -> std::convertible_to<std::size_t>;
 };
 }  // namespace kvc
+
+#include <string>
+
+#include "kvc/backend/stored_view.hpp"
+#include "kvc/core/sequence_state.hpp"
+#include "kvc/detail/growth.hpp"
+
+namespace kvc {
+
+/// Policies whose layer holds many sequences on shared storage (kvc::layer_cache's sequences).
+/// One policy value is one sequence:
+/// - `empty_like()`: a new, empty sequence with the same options on the same pools;
+/// - `fork()`: a sequence holding the same tokens, sharing stored pages (reference-counted; a
+///   write to a shared page copies it first);
+/// - `truncate(n)`: keeps the first n tokens; what a cut compressed block becomes is the policy's
+///   to say, but nothing of a dropped token may be read again;
+/// - `growth(n, attends)`: the bytes by tier an append of n tokens (through append_and_attend when
+///   `attends`) would allocate, so a byte budget can refuse it before anything changes;
+/// - `pooled_footprint()`: of footprint(), the bytes of shared pool pages; `pool_footprint()`:
+///   those pools as allocated, counted once for all the sequences with the same `pool_id()`
+///   (nullptr: no pools yet);
+/// - `save_state(state, prefix)` / `load_state(state, prefix)`: the stored form, bit for bit,
+///   loaded into an empty sequence with every array checked.
+template <class P>
+concept sequence_policy =
+    layer_cache_policy<P> && requires(P p, const P cp, std::size_t n, sequence_state& out, const sequence_state& in,
+                                      const std::string& prefix) {
+      { cp.empty_like() } -> std::same_as<P>;
+      { cp.fork() } -> std::same_as<P>;
+      p.truncate(n);
+      { cp.growth(n, true) } -> std::same_as<detail::growth>;
+      { cp.pooled_footprint() } -> std::same_as<memory_footprint>;
+      { cp.pool_footprint() } -> std::same_as<memory_footprint>;
+      { cp.pool_id() } -> std::convertible_to<const void*>;
+      cp.save_state(out, prefix);
+      p.load_state(in, prefix);
+    };
+
+/// Policies whose step splits in two around the backend's attention, so a batch of sequences is
+/// attended in one pass: `begin_step(q, k, stream)` returns what the step of q `[n, q_heads,
+/// head_dim]` attends (selection, gathers), `end_step(k, v)` stores the new tokens.
+template <class P>
+concept batch_policy = requires(P p, const dyn_view3& q, const dyn_view3& k, const dyn_view3& v, stream s) {
+  p.begin_step(q, k, s);
+  p.end_step(k, v);
+};
+
+}  // namespace kvc

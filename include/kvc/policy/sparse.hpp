@@ -1,6 +1,7 @@
 // The sparse-offload policy: sinks + recent window resident, everything else on the host, top-k retrieval per decode step.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -13,8 +14,10 @@
 #include "kvc/backend/stored_view.hpp"
 #include "kvc/core/accounting.hpp"
 #include "kvc/core/layer_shape.hpp"
+#include "kvc/core/sequence_state.hpp"
 #include "kvc/core/step_checks.hpp"
 #include "kvc/core/stream.hpp"
+#include "kvc/detail/growth.hpp"
 #include "kvc/policy/concepts.hpp"
 #include "kvc/policy/selectors/channels.hpp"
 #include "kvc/policy/selectors/exact.hpp"
@@ -95,6 +98,15 @@ struct sparse_options {
 /// prefetch_hint) + 2·K·head_dim·e (gathered rows); exact: h·head_dim·e + gathered rows; pages:
 /// ceil(h/page)·2·head_dim·4 + gathered rows; plus 2·kv_heads·head_dim·e device→host when the
 /// step's token pushes one out of the window.
+///
+/// Sequences: `empty_like()` and `fork()` make more sequences on the same host pools. A fork
+/// shares the host blocks and the channel selector's channel-major blocks (an offload into a
+/// shared, partly filled block copies it first), and copies the bounded device tier (sinks,
+/// window), max|K| and the page selector's bounds; the gather and prefetch buffers are per-step
+/// scratch and start empty. truncate(n) keeps the state a fresh sequence of the same n tokens
+/// would have: the window is refilled from the newest kept host tokens (counted host→device),
+/// the host tier is cut, max|K| is re-derived from the channel copy and a cut page's bounds from
+/// its host rows.
 template <class T>
 class sparse_cache {
  public:
@@ -113,6 +125,9 @@ class sparse_cache {
     win_v_ = std::make_unique_for_overwrite<T[]>(options.window * row_elems_);
     stage_.resize(2 * row_elems_);
   }
+
+  sparse_cache(sparse_cache&&) noexcept = default;
+  sparse_cache& operator=(sparse_cache&&) noexcept = default;
 
   const layer_shape& shape() const { return shape_; }
   const sparse_options& options() const { return options_; }
@@ -133,6 +148,19 @@ class sparse_cache {
     const std::size_t n = check_step(shape_, q, k, v, out);
     link_.use(s);
     if (n > 0) cpu::attend_step(shape_, n == 1 ? select_for_decode(q) : held_for_prefill(), q, k, v, out, s);
+    std::visit([](auto& sel) { sel.end_step(); }, selector_);
+    store(k, v);
+  }
+
+  /// A step in two halves, for batches (kvc::batch_policy): what a step of q `[n, q_heads,
+  /// head_dim]` attends (a decode step selects and gathers now), then storing k, v.
+  stored_view<T> begin_step(const dyn_view3& q, const dyn_view3& k, stream s) {
+    link_.use(s);
+    const std::size_t n = k.extent(0);
+    if (n == 0) return {};
+    return n == 1 ? select_for_decode(q) : held_for_prefill();
+  }
+  void end_step(const dyn_view3& k, const dyn_view3& v) {
     std::visit([](auto& sel) { sel.end_step(); }, selector_);
     store(k, v);
   }
@@ -187,6 +215,142 @@ class sparse_cache {
     return arrays + host_.allocated_bytes() + sel.device_bytes + sel.host_bytes;
   }
 
+  // ---- sequences (kvc::sequence_policy) -----------------------------------------------------
+  /// A new, empty sequence on the same host pools.
+  sparse_cache empty_like() const {
+    sparse_cache c(*this);
+    c.clear();
+    return c;
+  }
+  /// A sequence sharing the host tier's blocks (see the class comment).
+  sparse_cache fork() const { return sparse_cache(*this); }
+
+  /// Keeps the first n tokens, in the state a fresh sequence of those tokens would have.
+  void truncate(std::size_t n) {
+    if (n >= size_) return;
+    last_ = {};
+    if (n <= options_.sink) {
+      host_.truncate(0);
+      std::visit([&](auto& s) { s.truncate(0, host_); }, selector_);
+      size_ = n;
+      win_head_ = win_count_ = 0;
+      return;
+    }
+    const std::size_t m = n - options_.sink, h = host_.size();     // tokens after the sinks
+    const std::size_t keep_window = std::min(m, options_.window), keep_host = m - keep_window;
+    std::vector<T> k(keep_window * row_elems_), v(keep_window * row_elems_);
+    for (std::size_t i = 0; i < keep_window; ++i) {  // position options_.sink + keep_host + i
+      const std::size_t j = keep_host + i;
+      for (std::size_t hd = 0; hd < kv_heads_; ++hd) {
+        const T* ks = j < h ? host_.key_row(j, hd) : win_k_.get() + ((win_head_ + j - h) % options_.window) * row_elems_ + hd * dim_;
+        const T* vs = j < h ? host_.value_row(j, hd) : win_v_.get() + ((win_head_ + j - h) % options_.window) * row_elems_ + hd * dim_;
+        if (j < h) {  // back from the host tier
+          link_.copy_to_device(&k[i * row_elems_ + hd * dim_], ks, dim_ * sizeof(T));
+          link_.copy_to_device(&v[i * row_elems_ + hd * dim_], vs, dim_ * sizeof(T));
+        } else {
+          std::copy_n(ks, dim_, &k[i * row_elems_ + hd * dim_]);
+          std::copy_n(vs, dim_, &v[i * row_elems_ + hd * dim_]);
+        }
+      }
+    }
+    std::copy(k.begin(), k.end(), win_k_.get());
+    std::copy(v.begin(), v.end(), win_v_.get());
+    win_head_ = 0;
+    win_count_ = keep_window;
+    host_.truncate(keep_host);
+    std::visit([&](auto& s) { s.truncate(keep_host, host_); }, selector_);
+    size_ = n;
+  }
+
+  /// What appending n tokens would allocate: the gather buffer's growth for a decode step
+  /// (`attends`, n = 1), host blocks and selector metadata for the tokens it offloads.
+  detail::growth growth(std::size_t n, bool attends = true) const {
+    detail::growth g;
+    if (n == 0) return g;
+    if (attends && n == 1) {
+      const std::size_t count = std::min(options_.topk, host_.size());
+      if (gather_cap_ < count) {
+        const std::size_t cap = std::min(options_.topk, std::max(count, 2 * gather_cap_));
+        g.direct.device_bytes += 2 * (cap - gather_cap_) * row_elems_ * sizeof(T);
+      }
+    }
+    const std::size_t to_sinks = size_ < options_.sink ? std::min(n, options_.sink - size_) : 0;
+    const std::size_t to_window = n - to_sinks;
+    const std::size_t offloads = win_count_ + to_window > options_.window ? win_count_ + to_window - options_.window : 0;
+    host_.add_growth(offloads, g);
+    std::visit([&](const auto& s) { s.add_growth(offloads, g); }, selector_);
+    return g;
+  }
+  /// Identifies the pools this sequence shares with the others made from it.
+  const void* pool_id() const { return &host_.pool(); }
+  /// Of footprint(), the pool pages (host blocks, channel copies; shared ones included).
+  memory_footprint pooled_footprint() const {
+    return memory_footprint{0, host_.allocated_bytes(), 0, 0} +
+           std::visit([](const auto& s) { return s.pooled_footprint(); }, selector_);
+  }
+  /// The pools of every sequence made from this one, counted once.
+  memory_footprint pool_footprint() const {
+    return memory_footprint{0, host_.pool().allocated_bytes(), 0, 0} +
+           std::visit([](const auto& s) { return s.pool_footprint(); }, selector_);
+  }
+
+  /// Saves sinks, window and host rows `[tokens, kv_heads, head_dim]` of T (the selector's
+  /// metadata is re-derived from the host rows on load).
+  void save_state(sequence_state& state, const std::string& prefix) const {
+    const std::size_t H = kv_heads_, D = dim_, nh = host_.size();
+    state.put_ints(prefix + "counts", {std::int64_t(sink_count()), std::int64_t(nh), std::int64_t(win_count_)});
+    auto dims = [&](std::size_t n) { return std::vector<std::int64_t>{std::int64_t(n), std::int64_t(H), std::int64_t(D)}; };
+    state.put_rows(prefix + "sink_k", dims(sink_count()), sink_k_.get(), sink_count() * row_elems_);
+    state.put_rows(prefix + "sink_v", dims(sink_count()), sink_v_.get(), sink_count() * row_elems_);
+    std::vector<T> k(win_count_ * row_elems_), v(win_count_ * row_elems_);
+    for (std::size_t i = 0; i < win_count_; ++i) {
+      const std::size_t slot = (win_head_ + i) % options_.window;
+      std::copy_n(win_k_.get() + slot * row_elems_, row_elems_, &k[i * row_elems_]);
+      std::copy_n(win_v_.get() + slot * row_elems_, row_elems_, &v[i * row_elems_]);
+    }
+    state.put_rows(prefix + "window_k", dims(win_count_), k.data(), k.size());
+    state.put_rows(prefix + "window_v", dims(win_count_), v.data(), v.size());
+    k.resize(nh * row_elems_);
+    v.resize(nh * row_elems_);
+    for (std::size_t j = 0; j < nh; ++j)
+      for (std::size_t h = 0; h < H; ++h) {
+        std::copy_n(host_.key_row(j, h), D, &k[j * row_elems_ + h * D]);
+        std::copy_n(host_.value_row(j, h), D, &v[j * row_elems_ + h * D]);
+      }
+    state.put_rows(prefix + "host_k", dims(nh), k.data(), k.size());
+    state.put_rows(prefix + "host_v", dims(nh), v.data(), v.size());
+  }
+  /// Loads what save_state wrote into this empty sequence; throws naming a missing, wrong or
+  /// inconsistent array. Traffic starts at zero, as for a sequence just built.
+  void load_state(const sequence_state& state, const std::string& prefix) {
+    detail::require(size_ == 0, "load_state: the sequence is not empty");
+    const auto c = state.get_counts(prefix + "counts", {"sinks", "host", "window"}, std::size_t(1) << 40);
+    detail::require(c[0] <= options_.sink && c[2] <= options_.window, "sequence state: ", prefix,
+                    "counts: sinks ", c[0], " or window ", c[2], " exceed the policy's ", options_.sink, " and ", options_.window);
+    detail::require((c[0] == options_.sink || c[1] + c[2] == 0) && (c[1] == 0 || c[2] == options_.window),
+                    "sequence state: ", prefix, "counts: sinks ", c[0], ", host ", c[1], ", window ", c[2],
+                    " are not a state this policy reaches");
+    auto dims = [&](std::size_t n) { return std::vector<std::int64_t>{std::int64_t(n), std::int64_t(kv_heads_), std::int64_t(dim_)}; };
+    const T* sk = state.get_rows<T>(prefix + "sink_k", dims(c[0]));
+    const T* sv = state.get_rows<T>(prefix + "sink_v", dims(c[0]));
+    const T* wk = state.get_rows<T>(prefix + "window_k", dims(c[2]));
+    const T* wv = state.get_rows<T>(prefix + "window_v", dims(c[2]));
+    const T* hk = state.get_rows<T>(prefix + "host_k", dims(c[1]));
+    const T* hv = state.get_rows<T>(prefix + "host_v", dims(c[1]));
+    std::copy_n(sk, c[0] * row_elems_, sink_k_.get());
+    std::copy_n(sv, c[0] * row_elems_, sink_v_.get());
+    for (std::size_t j = 0; j < c[1]; ++j) {
+      std::visit([&](auto& s) { s.on_offload(j, hk + j * row_elems_, std::ptrdiff_t(dim_)); }, selector_);
+      host_.offload(hk + j * row_elems_, hv + j * row_elems_, std::ptrdiff_t(dim_), link_);
+    }
+    std::copy_n(wk, c[2] * row_elems_, win_k_.get());
+    std::copy_n(wv, c[2] * row_elems_, win_v_.get());
+    win_head_ = 0;
+    win_count_ = c[2];
+    size_ = c[0] + c[1] + c[2];
+    link_.reset();
+  }
+
   void clear() {
     host_.clear();
     std::visit([](auto& s) { s.clear(); }, selector_);
@@ -201,6 +365,21 @@ class sparse_cache {
   static_assert(token_selector<channel_selector<T>, T>);
   static_assert(token_selector<exact_selector<T>, T>);
   static_assert(token_selector<page_selector<T>, T>);
+
+  /// Through fork() and empty_like(): host blocks shared, the device tier copied, scratch empty.
+  sparse_cache(const sparse_cache& o)
+      : shape_(o.shape_), options_(o.options_), kv_heads_(o.kv_heads_), dim_(o.dim_), row_elems_(o.row_elems_),
+        win_head_(o.win_head_), win_count_(o.win_count_), host_(o.host_), selector_(o.selector_), size_(o.size_) {
+    sink_k_ = std::make_unique_for_overwrite<T[]>(options_.sink * row_elems_);
+    sink_v_ = std::make_unique_for_overwrite<T[]>(options_.sink * row_elems_);
+    win_k_ = std::make_unique_for_overwrite<T[]>(options_.window * row_elems_);
+    win_v_ = std::make_unique_for_overwrite<T[]>(options_.window * row_elems_);
+    std::copy_n(o.sink_k_.get(), options_.sink * row_elems_, sink_k_.get());
+    std::copy_n(o.sink_v_.get(), options_.sink * row_elems_, sink_v_.get());
+    std::copy_n(o.win_k_.get(), options_.window * row_elems_, win_k_.get());
+    std::copy_n(o.win_v_.get(), options_.window * row_elems_, win_v_.get());
+    stage_.resize(2 * row_elems_);
+  }
 
   static selector_variant make_selector(const layer_shape& shape, const sparse_options& o) {
     switch (o.selector) {

@@ -4,13 +4,16 @@
 #include <cstddef>
 #include <cstring>
 #include <limits>
+#include <algorithm>
 #include <array>
+#include <type_traits>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "kvc/core/accounting.hpp"
 #include "kvc/core/layer_shape.hpp"
+#include "kvc/core/sequence_state.hpp"
 #include "kvc/core/step_checks.hpp"
 #include "kvc/core/stream.hpp"
 #include "kvc/plan/calibrate.hpp"
@@ -140,6 +143,19 @@ class tailorkv_cache {
     visit_chosen([&](auto& c) { c.append_and_attend(q, k, v, out, s); }, [] {});
   }
 
+  /// A step in two halves, for batches (kvc::batch_policy); the first step calibrates the layer.
+  stored_view<T> begin_step(const dyn_view3& q, const dyn_view3& k, stream s) {
+    if (!calibrated()) {
+      if (k.extent(0) == 0) return {};
+      calibrate(q, k);
+    }
+    held_before_step_ = size();
+    return visit_chosen([&](auto& c) { return c.begin_step(q, k, s); }, [] { return stored_view<T>{}; });
+  }
+  void end_step(const dyn_view3& k, const dyn_view3& v) {
+    visit_chosen([&](auto& c) { c.end_step(k, v); }, [] {});
+  }
+
   /// Forwarded to a chosen sparse cache; ignored otherwise (quant caches have no use for it).
   void prefetch_hint(const dyn_view3& predicted_q, stream s = {}) {
     if (auto* sparse = std::get_if<sparse_type>(&chosen_)) sparse->prefetch_hint(predicted_q, s);
@@ -176,6 +192,95 @@ class tailorkv_cache {
     visit_chosen([](auto& c) { c.clear(); }, [] {});
   }
 
+  // ---- sequences (kvc::sequence_policy) -----------------------------------------------------
+  // A calibrated layer's sequences share its choice and its pools; a sequence made before the
+  // layer calibrated calibrates itself on its own first prompt.
+
+  /// A new, empty sequence (the chosen policy's empty_like once calibrated).
+  tailorkv_cache empty_like() const {
+    tailorkv_cache c(shape_, options_);
+    c.chosen_spec_ = chosen_spec_;
+    c.score_ = score_;
+    visit_chosen([&](const auto& p) { c.chosen_.template emplace<std::decay_t<decltype(p)>>(p.empty_like()); }, [] {});
+    return c;
+  }
+  /// A sequence sharing this one's stored tokens (the chosen policy's fork; staged rows copied).
+  tailorkv_cache fork() const {
+    tailorkv_cache c = empty_like();
+    c.staged_ = staged_;
+    c.staged_tokens_ = staged_tokens_;
+    visit_chosen([&](const auto& p) { c.chosen_.template emplace<std::decay_t<decltype(p)>>(p.fork()); }, [] {});
+    return c;
+  }
+  /// Keeps the first n tokens (the chosen policy's truncate; staged rows cut before calibration).
+  void truncate(std::size_t n) {
+    if (calibrated()) return visit_chosen([&](auto& c) { c.truncate(n); }, [] {});
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < staged_.size(); ++i) {
+      const std::size_t rows = staged_[i].k.shape[0];
+      if (kept + rows > n) {
+        staged_[i].k.cut(n - kept);
+        staged_[i].v.cut(n - kept);
+        staged_.resize(n - kept > 0 ? i + 1 : i);
+        break;
+      }
+      kept += rows;
+    }
+    staged_tokens_ = std::min(staged_tokens_, n);
+  }
+  /// What appending n tokens would allocate. Before calibration an upper bound: staged rows at 4
+  /// bytes an element, or, for a step that calibrates, the larger of what either choice would
+  /// hold for everything staged plus the step.
+  detail::growth growth(std::size_t n, bool attends = true) const {
+    if (calibrated()) return visit_chosen([&](const auto& c) { return c.growth(n, attends); }, [] { return detail::growth{}; });
+    detail::growth g;
+    if (n == 0) return g;
+    if (!attends) {
+      g.direct.device_bytes = 2 * n * std::size_t(shape_.kv_heads) * std::size_t(shape_.head_dim) * sizeof(float);
+      return g;
+    }
+    const memory_footprint q = quant_type(shape_, options_.quant_for(shape_)).growth(staged_tokens_ + n, true).bytes();
+    const memory_footprint s = sparse_type(shape_, options_.sparse_for()).growth(staged_tokens_ + n, false).bytes();
+    g.direct.device_bytes = std::max(q.device_bytes, s.device_bytes + 2 * options_.sparse_for().topk *
+                                                                          std::size_t(shape_.kv_heads) * std::size_t(shape_.head_dim) * sizeof(T));
+    g.direct.host_bytes = std::max(q.host_bytes, s.host_bytes);
+    g.direct.device_bytes -= std::min(g.direct.device_bytes, staged_bytes());  // the staged rows are freed
+    return g;
+  }
+  /// The chosen policy's pools (nullptr before calibration: none yet).
+  const void* pool_id() const {
+    return visit_chosen([](const auto& c) { return c.pool_id(); }, [] { return static_cast<const void*>(nullptr); });
+  }
+  memory_footprint pooled_footprint() const {
+    return visit_chosen([](const auto& c) { return c.pooled_footprint(); }, [] { return memory_footprint{}; });
+  }
+  memory_footprint pool_footprint() const {
+    return visit_chosen([](const auto& c) { return c.pool_footprint(); }, [] { return memory_footprint{}; });
+  }
+  /// Saves the choice (0 none, 1 quant, 2 sparse) and the chosen policy's state; a layer still
+  /// staging its first prompt cannot be saved (kvc::error).
+  void save_state(sequence_state& state, const std::string& prefix) const {
+    detail::require(calibrated() || staged_tokens_ == 0, "save_state: a tailorkv layer holding its first prompt before "
+                    "calibration cannot be saved");
+    const std::int64_t choice = std::holds_alternative<quant_type>(chosen_) ? 1 : calibrated() ? 2 : 0;
+    state.put_ints(prefix + "choice", {choice});
+    visit_chosen([&](const auto& c) { c.save_state(state, prefix); }, [] {});
+  }
+  /// Loads what save_state wrote into this empty sequence (the saved choice is taken).
+  void load_state(const sequence_state& state, const std::string& prefix) {
+    detail::require(size() == 0, "load_state: the sequence is not empty");
+    const std::size_t choice = state.get_counts(prefix + "choice", {"choice"}, 2)[0];
+    if (choice == 0) return;
+    const bool quant = choice == 1;
+    detail::require(!calibrated() || quant == std::holds_alternative<quant_type>(chosen_), "sequence state: ", prefix,
+                    "choice (", quant ? "quant" : "sparse", ") differs from this layer's");
+    if (!calibrated()) {
+      if (quant) chosen_.template emplace<quant_type>(shape_, options_.quant_for(shape_));
+      else chosen_.template emplace<sparse_type>(shape_, options_.sparse_for());
+    }
+    visit_chosen([&](auto& c) { c.load_state(state, prefix); }, [] {});
+  }
+
  private:
   /// fn(chosen cache) once calibrated, else before().
   template <class Fn, class Before>
@@ -203,6 +308,11 @@ class tailorkv_cache {
       bytes.resize(shape[0] * shape[1] * row);
       for (std::size_t i = 0; i < shape[0]; ++i)
         for (std::size_t h = 0; h < shape[1]; ++h) std::memcpy(&bytes[(i * shape[1] + h) * row], x.row_ptr(i, h), row);
+    }
+    /// Keeps the first n rows.
+    void cut(std::size_t n) {
+      shape[0] = n;
+      bytes.resize(n * shape[1] * shape[2] * dtype_size(type));
     }
     dyn_view3 view() const {
       dyn_view3 d;

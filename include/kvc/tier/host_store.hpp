@@ -3,19 +3,23 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <memory>
 #include <span>
 #include <vector>
 
 #include "kvc/core/kv_segment.hpp"
 #include "kvc/core/layer_shape.hpp"
-#include "kvc/detail/huge_buffer.hpp"
+#include "kvc/detail/growth.hpp"
+#include "kvc/detail/page_pool.hpp"
 #include "kvc/tier/tier_link.hpp"
 
 namespace kvc::detail {
 
-/// Offloaded keys and values of T in blocks of `block_tokens` tokens, each block laid out
-/// `[kv_heads, block_tokens, head_dim]` so one head's rows of a block are contiguous.
+/// Offloaded keys and values of T in blocks of `block_tokens` tokens, each block a page of a
+/// pool shared by the layer's sequences, laid out `[2][kv_heads, block_tokens, head_dim]` (keys,
+/// then values) so one head's rows of a block are contiguous. A copy of the store is a fork: it
+/// shares the blocks, and an offload into a shared, partly filled block copies it first.
 /// Host index j is the j-th offloaded token. Rows enter only through `offload` (counted
 /// device→host) and leave only through `gather` (counted host→device); kernels that read rows in
 /// place (`segments`, `key_row`) must count the read with tier_link::read_from_host.
@@ -26,28 +30,39 @@ class host_kv_store {
 
   explicit host_kv_store(const layer_shape& shape)
       : kv_heads_(std::size_t(shape.kv_heads)), dim_(std::size_t(shape.head_dim)),
-        block_elems_(kv_heads_ * block_tokens * dim_) {}
+        block_elems_(kv_heads_ * block_tokens * dim_),
+        blocks_(std::make_shared<page_pool>(2 * block_elems_ * sizeof(T), 1)) {}
 
   std::size_t size() const { return size_; }
-  /// Bytes allocated (whole blocks, keys and values).
-  std::size_t allocated_bytes() const { return blocks_.size() * 2 * buffer_bytes<T>(block_elems_); }
+  /// Bytes of the blocks this sequence holds (keys and values; shared ones in full).
+  std::size_t allocated_bytes() const { return blocks_.bytes(); }
+  const page_pool& pool() const { return *blocks_.pool(); }
+  /// Adds the pool pages that offloading `count` more tokens takes to `g` (host tier): new
+  /// blocks, and a copy of a shared last block.
+  void add_growth(std::size_t count, growth& g) const {
+    if (count == 0) return;
+    const std::size_t need = (size_ + count + block_tokens - 1) / block_tokens;
+    g.add_pages(blocks_.pool().get(), need - blocks_.size(), false);
+    if (size_ % block_tokens != 0 && blocks_.shared(blocks_.size() - 1))
+      g.add_copy(blocks_.pool().get(), blocks_.id(blocks_.size() - 1), false);
+  }
 
   /// Moves one token from the device tier to the end of the host tier.
   /// k, v: `[kv_heads, head_dim]` rows of T, head h at k + h * head_stride.
   void offload(const T* k, const T* v, std::ptrdiff_t head_stride, tier_link& link) {
-    if (size_ == blocks_.size() * block_tokens) add_block();
+    T* base;
+    if (size_ == blocks_.size() * block_tokens) base = reinterpret_cast<T*>(blocks_.push());
+    else base = reinterpret_cast<T*>(blocks_.writable(blocks_.size() - 1, blocks_.pool()->page_bytes()));
     for (std::size_t h = 0; h < kv_heads_; ++h) {
-      link.copy_to_host(mutable_row(blocks_.back().k.get(), size_, h), k + std::ptrdiff_t(h) * head_stride,
-                        dim_ * sizeof(T));
-      link.copy_to_host(mutable_row(blocks_.back().v.get(), size_, h), v + std::ptrdiff_t(h) * head_stride,
-                        dim_ * sizeof(T));
+      link.copy_to_host(base + offset(size_, h), k + std::ptrdiff_t(h) * head_stride, dim_ * sizeof(T));
+      link.copy_to_host(base + block_elems_ + offset(size_, h), v + std::ptrdiff_t(h) * head_stride, dim_ * sizeof(T));
     }
     ++size_;
   }
 
   /// Host memory of row j of KV head h (`[head_dim]`); a device kernel reading it counts the read.
-  const T* key_row(std::size_t j, std::size_t h) const { return row(blocks_[j / block_tokens].k.get(), j, h); }
-  const T* value_row(std::size_t j, std::size_t h) const { return row(blocks_[j / block_tokens].v.get(), j, h); }
+  const T* key_row(std::size_t j, std::size_t h) const { return block(j) + offset(j, h); }
+  const T* value_row(std::size_t j, std::size_t h) const { return block(j) + block_elems_ + offset(j, h); }
 
   /// Copies rows `idx` of KV head h to the device: k_dst, v_dst `[idx.size(), head_dim]`.
   void gather(std::size_t h, std::span<const std::uint32_t> idx, T* k_dst, T* v_dst, tier_link& link) const {
@@ -62,31 +77,27 @@ class host_kv_store {
     const std::ptrdiff_t dim = std::ptrdiff_t(dim_), head_stride = std::ptrdiff_t(block_tokens * dim_);
     for (std::size_t b = 0; b < blocks_.size(); ++b) {
       const std::size_t first = b * block_tokens;
-      out.push_back({{blocks_[b].k.get(), dim, head_stride}, {blocks_[b].v.get(), dim, head_stride}, first,
+      const T* base = reinterpret_cast<const T*>(blocks_.data(b));
+      out.push_back({{base, dim, head_stride}, {base + block_elems_, dim, head_stride}, first,
                      std::min(block_tokens, size_ - first)});
     }
     return out;
   }
 
-  void clear() {
-    blocks_.clear();
-    size_ = 0;
+  /// Keeps host indices < n; blocks past them go back to the pool.
+  void truncate(std::size_t n) {
+    if (n >= size_) return;
+    size_ = n;
+    blocks_.resize((n + block_tokens - 1) / block_tokens);
   }
+  void clear() { truncate(0); }
 
  private:
-  struct block {
-    std::unique_ptr<T[], free_deleter> k, v;  // [kv_heads, block_tokens, head_dim]
-  };
-  const T* row(const T* base, std::size_t j, std::size_t h) const {
-    return base + (h * block_tokens + j % block_tokens) * dim_;
-  }
-  T* mutable_row(T* base, std::size_t j, std::size_t h) { return base + (h * block_tokens + j % block_tokens) * dim_; }
-  void add_block() {
-    blocks_.push_back({make_buffer<T>(block_elems_), make_buffer<T>(block_elems_)});
-  }
+  const T* block(std::size_t j) const { return reinterpret_cast<const T*>(blocks_.data(j / block_tokens)); }
+  std::size_t offset(std::size_t j, std::size_t h) const { return (h * block_tokens + j % block_tokens) * dim_; }
 
   std::size_t kv_heads_, dim_, block_elems_;
-  std::vector<block> blocks_;
+  page_list blocks_;
   std::size_t size_ = 0;
 };
 

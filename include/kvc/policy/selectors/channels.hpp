@@ -9,7 +9,8 @@
 #include <vector>
 
 #include "kvc/detail/topk.hpp"
-#include "kvc/detail/huge_buffer.hpp"
+#include "kvc/detail/growth.hpp"
+#include "kvc/detail/page_pool.hpp"
 #include "kvc/policy/selectors/selector.hpp"
 
 namespace kvc {
@@ -37,12 +38,21 @@ class channel_selector {
 
   channel_selector(const layer_shape& shape, std::size_t channels)
       : kv_heads_(std::size_t(shape.kv_heads)), dim_(std::size_t(shape.head_dim)), ds_(channels),
+        blocks_(std::make_shared<detail::page_pool>(kv_heads_ * dim_ * block_tokens * sizeof(T), 1)),
         max_abs_(kv_heads_ * dim_, 0.0f), chans_(kv_heads_ * ds_), scratch_(kv_heads_) {}
+  /// A fork: shares the channel-major blocks, copies max|K|; the prefetch buffer is not copied.
+  channel_selector(const channel_selector& o)
+      : kv_heads_(o.kv_heads_), dim_(o.dim_), ds_(o.ds_), blocks_(o.blocks_), tokens_(o.tokens_), max_abs_(o.max_abs_),
+        chans_(o.chans_), scratch_(o.kv_heads_) {}
+  channel_selector(channel_selector&&) noexcept = default;
+  channel_selector& operator=(channel_selector&&) noexcept = default;
 
   void on_offload(std::size_t j, const T* k, std::ptrdiff_t head_stride) {
-    if (j == blocks_.size() * block_tokens)
-      blocks_.push_back(detail::make_buffer<T>(kv_heads_ * dim_ * block_tokens));
-    T* base = blocks_[j / block_tokens].get() + j % block_tokens;
+    T* block;
+    if (j == blocks_.size() * block_tokens) block = reinterpret_cast<T*>(blocks_.push());
+    else block = reinterpret_cast<T*>(blocks_.writable(blocks_.size() - 1, blocks_.pool()->page_bytes()));
+    tokens_ = j + 1;
+    T* base = block + j % block_tokens;
     for (std::size_t h = 0; h < kv_heads_; ++h) {
       const T* kh = k + std::ptrdiff_t(h) * head_stride;
       float* mx = &max_abs_[h * dim_];
@@ -111,11 +121,43 @@ class channel_selector {
 
   memory_footprint footprint() const {
     const std::size_t dev = max_abs_.size() * sizeof(float) + pf_cap_ * kv_heads_ * ds_ * sizeof(T);
-    const std::size_t host = blocks_.size() * detail::buffer_bytes<T>(kv_heads_ * dim_ * block_tokens);
+    const std::size_t host = blocks_.bytes();
     return {dev, host, dev + host};
   }
+  /// Of footprint(), the pool pages (shared ones included); and the pool itself, counted once.
+  memory_footprint pooled_footprint() const { return {0, blocks_.bytes(), blocks_.bytes(), 0}; }
+  memory_footprint pool_footprint() const {
+    const detail::page_pool& p = *blocks_.pool();
+    return {0, p.allocated_bytes(), p.allocated_bytes(), 0};
+  }
+  /// Adds what offloading `count` more tokens allocates (channel-major blocks on the host).
+  void add_growth(std::size_t count, detail::growth& g) const {
+    if (count == 0) return;
+    const std::size_t need = (tokens_ + count + block_tokens - 1) / block_tokens;
+    g.add_pages(blocks_.pool().get(), need - blocks_.size(), false, true);
+    if (tokens_ % block_tokens != 0 && blocks_.shared(blocks_.size() - 1))
+      g.add_copy(blocks_.pool().get(), blocks_.id(blocks_.size() - 1), false, true);
+  }
+  /// Keeps host tokens < n and re-derives max|K| over them from the channel-major copy.
+  void truncate(std::size_t n, const detail::host_kv_store<T>&) {
+    if (n >= tokens_) return;
+    tokens_ = n;
+    blocks_.resize((n + block_tokens - 1) / block_tokens);
+    std::fill(max_abs_.begin(), max_abs_.end(), 0.0f);
+    for (std::size_t h = 0; h < kv_heads_; ++h)
+      for (std::size_t c = 0; c < dim_; ++c) {
+        float m = 0.0f;
+        for (std::size_t j0 = 0; j0 < n; j0 += block_tokens) {
+          const T* row = channel_row(j0, h, c);
+          for (std::size_t t = 0; t < std::min(block_tokens, n - j0); ++t) m = std::max(m, std::fabs(to_float(row[t])));
+        }
+        max_abs_[h * dim_ + c] = m;
+      }
+    pf_valid_ = false;
+  }
   void clear() {
-    blocks_.clear();
+    blocks_.resize(0);
+    tokens_ = 0;
     std::fill(max_abs_.begin(), max_abs_.end(), 0.0f);
     pf_valid_ = false;
     pf_tokens_ = 0;
@@ -124,7 +166,7 @@ class channel_selector {
  private:
   /// Host memory of channel c of head h from host index j to the end of j's block.
   const T* channel_row(std::size_t j, std::size_t h, std::size_t c) const {
-    return blocks_[j / block_tokens].get() + (h * dim_ + c) * block_tokens + j % block_tokens;
+    return reinterpret_cast<const T*>(blocks_.data(j / block_tokens)) + (h * dim_ + c) * block_tokens + j % block_tokens;
   }
   void choose_channels(std::size_t h, const float* qsum, std::uint32_t* out) {
     auto& s = scratch_[h];
@@ -139,7 +181,8 @@ class channel_selector {
     detail::top_k_scratch tmp;
   };
   std::size_t kv_heads_, dim_, ds_;
-  std::vector<std::unique_ptr<T[], detail::free_deleter>> blocks_;  // host: [kv_heads, head_dim, block_tokens] each
+  detail::page_list blocks_;  // host pool pages: [kv_heads, head_dim, block_tokens] each
+  std::size_t tokens_ = 0;    // host tokens copied
   std::vector<float> max_abs_;                // device: [kv_heads, head_dim]
   std::unique_ptr<T[]> pf_;                   // device: [kv_heads, d_s, pf_cap_] prefetched rows
   std::size_t pf_cap_ = 0, pf_tokens_ = 0;

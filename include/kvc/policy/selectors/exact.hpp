@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kvc/detail/topk.hpp"
+#include "kvc/detail/growth.hpp"
 #include "kvc/policy/selectors/selector.hpp"
 
 namespace kvc {
@@ -36,6 +37,10 @@ class exact_selector {
   }
 
   memory_footprint footprint() const { return {}; }
+  memory_footprint pooled_footprint() const { return {}; }
+  memory_footprint pool_footprint() const { return {}; }
+  void add_growth(std::size_t, detail::growth&) const {}
+  void truncate(std::size_t, const detail::host_kv_store<T>&) {}
   void clear() {}
 
  private:

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kvc/detail/topk.hpp"
+#include "kvc/detail/growth.hpp"
 #include "kvc/policy/selectors/selector.hpp"
 
 namespace kvc {
@@ -28,10 +29,12 @@ class page_selector {
         bounds_(kv_heads_), scratch_(kv_heads_) {}
 
   void on_offload(std::size_t j, const T* k, std::ptrdiff_t head_stride) {
+    tokens_ = j + 1;
     for (std::size_t h = 0; h < kv_heads_; ++h) {
       const T* kh = k + std::ptrdiff_t(h) * head_stride;
       auto& b = bounds_[h];
       if (j % page_ == 0) {
+        if (b.size() == b.capacity()) b.reserve(capacity_for(b.size() / (2 * dim_) + 1));
         b.resize(b.size() + 2 * dim_);
         float* mn = &b[b.size() - 2 * dim_];
         for (std::size_t c = 0; c < dim_; ++c) mn[c] = mn[dim_ + c] = to_float(kh[c]);
@@ -80,7 +83,46 @@ class page_selector {
     for (const auto& b : bounds_) bytes += b.capacity() * sizeof(float);
     return {0, bytes, bytes};
   }
+  // The bounds are each sequence's own (a fork copies them): nothing pooled.
+  memory_footprint pooled_footprint() const { return {}; }
+  memory_footprint pool_footprint() const { return {}; }
+  /// Adds what offloading `count` more tokens allocates (bounds grow in steps of grow_pages pages).
+  void add_growth(std::size_t count, detail::growth& g) const {
+    if (count == 0) return;
+    const std::size_t pages = (tokens() + count + page_ - 1) / page_;
+    for (const auto& b : bounds_) {
+      const std::size_t cap = b.capacity() / (2 * dim_);
+      if (pages > cap) {
+        const std::size_t bytes = (capacity_for(pages) - b.capacity()) * sizeof(float);
+        g.direct.host_bytes += bytes;
+        g.direct.metadata_bytes += bytes;
+      }
+    }
+  }
+  /// Keeps host tokens < n, re-deriving the bounds of a cut page from the host rows.
+  void truncate(std::size_t n, const detail::host_kv_store<T>& host) {
+    if (n >= tokens_) return;
+    if (n == 0) return clear();
+    tokens_ = n;
+    const std::size_t pages = (n + page_ - 1) / page_;
+    for (std::size_t h = 0; h < kv_heads_; ++h) {
+      auto& b = bounds_[h];
+      if (b.size() <= pages * 2 * dim_) continue;
+      b.resize(pages * 2 * dim_);
+      if (n % page_ == 0) continue;
+      float* mn = &b[(pages - 1) * 2 * dim_];
+      for (std::size_t j = (pages - 1) * page_; j < n; ++j) {
+        const T* k = host.key_row(j, h);
+        for (std::size_t c = 0; c < dim_; ++c) {
+          const float x = to_float(k[c]);
+          mn[c] = j % page_ == 0 ? x : std::min(mn[c], x);
+          mn[dim_ + c] = j % page_ == 0 ? x : std::max(mn[dim_ + c], x);
+        }
+      }
+    }
+  }
   void clear() {
+    tokens_ = 0;
     for (auto& b : bounds_) std::vector<float>().swap(b);
   }
 
@@ -90,7 +132,12 @@ class page_selector {
     detail::top_k_scratch tmp;
     std::vector<std::uint32_t> pages;
   };
+  static constexpr std::size_t grow_pages = 64;  // bounds capacity grows by this many pages
+  std::size_t capacity_for(std::size_t pages) const { return (pages + grow_pages - 1) / grow_pages * grow_pages * 2 * dim_; }
+  std::size_t tokens() const { return tokens_; }
+
   std::size_t kv_heads_, dim_, page_;
+  std::size_t tokens_ = 0;  // host tokens bounded
   std::vector<std::vector<float>> bounds_;  // host: [kv_heads][pages, 2, head_dim] (min row, max row)
   std::vector<scratch> scratch_;            // [kv_heads], per-step workspace (not counted)
 };
