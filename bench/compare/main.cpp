@@ -1,4 +1,4 @@
-// kvc-bench: the policy comparison suite (`kvc-bench compare`).
+// kvc-bench: the policy comparison suite (`kvc-bench compare`, `kvc-bench batch`).
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -9,6 +9,7 @@
 #include <omp.h>
 
 #include "compare/report.hpp"
+#include "compare/run_batch.hpp"
 #include "compare/run_compare.hpp"
 #include "compare/trace_compare.hpp"
 #include "kvc/core/error.hpp"
@@ -80,10 +81,35 @@ int main(int argc, char** argv) {
   compare->add_option("--trace", trace, "replay this KV trace (kvc-qwen3 --dump-kv) instead of the synthetic "
                      "workload: the last --steps tokens of every layer are decoded");
   compare->add_option("--plot", plot, "also write an SVG plot of compression ratio vs attention error");
+  auto* batch = app.add_subcommand("batch", "decode many sequences of mixed lengths together, vs separate caches");
+  kvc::bench::batch_options bo;
+  std::string batch_policies = "full:bf16;quant:k=4,v=4;quant:k=2,v=2;sparse:selector=channels";
+  batch->add_option("--policies", batch_policies, "policy specs")->capture_default_str();
+  batch->add_option("--sequences", bo.sequences, "sequences decoded together")->capture_default_str()->check(CLI::Range(1, 4096));
+  batch->add_option("--min-context", bo.min_context, "tokens of the shortest sequence")->capture_default_str()->check(CLI::Range(1, 1 << 22));
+  batch->add_option("--max-context", bo.max_context, "tokens of the longest (lengths spread evenly)")->capture_default_str()->check(CLI::Range(1, 1 << 22));
+  batch->add_option("--single-context", bo.single_context, "tokens of the one-sequence baseline")->capture_default_str()->check(CLI::Range(1, 1 << 22));
+  batch->add_option("--steps", bo.steps, "decode steps timed")->capture_default_str()->check(CLI::Range(1, 4096));
+  batch->add_option("--seed", bo.seed)->capture_default_str();
+  batch->add_option("--q-heads", bo.shape.q_heads)->capture_default_str();
+  batch->add_option("--kv-heads", bo.shape.kv_heads)->capture_default_str();
+  batch->add_option("--head-dim", bo.shape.head_dim)->capture_default_str();
+  batch->add_option("--threads", threads, "OpenMP threads (0: all)");
+  batch->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
+  batch->add_option("-o,--output", output, "write to this file instead of stdout");
   CLI11_PARSE(app, argc, argv);
 
   try {
     if (threads > 0) omp_set_num_threads(threads);
+    if (batch->parsed()) {
+      bo.policies = kvc::split_policy_list(batch_policies);
+      const auto results = kvc::bench::run_batch(bo, show_progress);
+      write_output(output, [&](std::ostream& os) {
+        if (format == "json") kvc::bench::write_batch_json(os, bo, results);
+        else kvc::bench::write_batch_table(os, bo, results);
+      });
+      return 0;
+    }
     o.shape.validate();
     o.policies = kvc::split_policy_list(policies);
     if (!trace.empty()) {  // recorded q/k/v (bench/compare/trace_compare)

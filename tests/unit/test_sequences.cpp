@@ -27,6 +27,8 @@ constexpr double batch_vs_alone_tol = 2e-5;
 constexpr double full_f32_oracle_tol = 1e-5;
 /// A quantized cache against the f64 attention over its own stored form (blocks dequantized).
 constexpr double stored_form_tol = 1e-4;
+/// A dequantized value stored again as bf16 (round to nearest: half an ulp, 2^-8 relative).
+constexpr float stored_rounding = 1.0f / 256;
 
 double max_rel(const std::vector<float>& a, const std::vector<float>& b) {
   REQUIRE(a.size() == b.size());
@@ -206,8 +208,21 @@ TEMPLATE_LIST_TEST_CASE("sequences: truncate then append is a fresh sequence of 
     std::vector<stream_of_tokens*> one{&s};
     step_batch(cache, one, {id}, {60});
     for (int t = 0; t < 30; ++t) step_batch(cache, one, {id}, {1});
+    std::vector<float> k_before, v_before;
+    if (const auto* q = quant_of(policy_of<TestType>(cache, id))) stored_form(*q, k_before, v_before);
     cache.truncate(id, cut);
     REQUIRE(cache.size(0, id) == cut);
+    if (const auto* q = quant_of(policy_of<TestType>(cache, id))) {
+      // the kept tokens keep their stored values: a cut block's tokens come back as what they
+      // decoded to, rounded to the residual window's element type (bf16: 2^-8 relative)
+      std::vector<float> k_after, v_after;
+      stored_form(*q, k_after, v_after);
+      REQUIRE(k_after.size() == cut * s.a.hk * s.a.d);
+      for (std::size_t i = 0; i < k_after.size(); ++i) {
+        REQUIRE(std::abs(k_after[i] - k_before[i]) <= stored_rounding * std::abs(k_before[i]) + 1e-5f);
+        REQUIRE(std::abs(v_after[i] - v_before[i]) <= stored_rounding * std::abs(v_before[i]) + 1e-5f);
+      }
+    }
     // the tokens after the cut are replaced by new ones: positions cut.. get s[90..)
     s.used = 90;  // the next tokens to append are s[90..)
     const auto* quant = quant_of(policy_of<TestType>(cache, id));
