@@ -177,6 +177,9 @@ class kv_cache {
   /// Hands `layer` the query predicted for its next step, `[1, q_heads, head_dim]` (optional;
   /// policies without use for it ignore it).
   void prefetch_hint(int layer, const dyn_view3& predicted_q, stream s = {}) { at(layer).prefetch_hint(predicted_q, s); }
+  void prefetch_hint(int layer, seq_id seq, const dyn_view3& predicted_q, stream s = {}) {
+    at(layer).prefetch_hint(seq, predicted_q, s);
+  }
 
   /// Tokens held by `layer`.
   std::size_t size(int layer) const { return at(layer).size(); }
@@ -203,6 +206,9 @@ class kv_cache {
   /// Stored positions the last step of `layer` attended for `kv_head`; nullopt if it attends all.
   std::optional<std::vector<std::size_t>> attended_positions(int layer, std::size_t kv_head) const {
     return at(layer).attended_positions(kv_head);
+  }
+  std::optional<std::vector<std::size_t>> attended_positions(int layer, seq_id seq, std::size_t kv_head) const {
+    return at(layer).attended_positions(seq, kv_head);
   }
   /// The layer cache of `layer` (its run-time face; `.as<P>()` gives the concrete policy).
   layer_cache& layer(int layer) { return at(layer); }

@@ -81,6 +81,15 @@ void attend_decode_batch(const layer_shape& shape, std::span<const decode_job<T>
           part_rows += nr;
         }
   }
+  // largest first: with dynamic scheduling the long sequences' items do not land last and leave
+  // one thread working alone at the end (the batch lists sequences in any order)
+  auto cost = [&](const item& w) {
+    if (w.packed) return (w.last - w.first) * jobs[w.job].blocks.layout->group * w.rows / group;
+    std::size_t t = 0;
+    for (std::size_t si = w.first; si < w.last; ++si) t += jobs[w.job].segments[si].tokens;
+    return t;
+  };
+  std::stable_sort(items.begin(), items.end(), [&](const item& a, const item& b) { return cost(a) > cost(b); });
   std::vector<float> pm(part_rows, -std::numeric_limits<float>::infinity()), pl(part_rows, 0.0f);
   std::vector<float> pacc(part_rows * dim, 0.0f);
 
