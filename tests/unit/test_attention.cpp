@@ -53,6 +53,15 @@ TEST_CASE("fast exp matches std::exp over the softmax range", "[attention]") {
   REQUIRE(detail::fast_exp(-200.0f) == 0.0f);
   REQUIRE(detail::fast_exp(-INFINITY) == 0.0f);
   REQUIRE(detail::fast_exp(0.0f) == 1.0f);
+  // a NaN score (keys of inf or NaN) stays NaN, in both forms, and never reaches the integer
+  // conversion (undefined there)
+  REQUIRE(std::isnan(detail::fast_exp(NAN)));
+  float in[detail::simd::width], out[detail::simd::width];
+  for (auto& x : in) x = -1.0f;
+  in[1] = NAN;
+  detail::simd::store(out, detail::fast_exp(detail::simd::load(in)));
+  REQUIRE(std::isnan(out[1]));
+  REQUIRE(out[0] == detail::fast_exp(-1.0f));
 }
 
 TEST_CASE("vector fast exp equals the scalar one lane for lane", "[attention]") {

@@ -51,9 +51,22 @@ class sequence_state {
                     shape_text(shape));
     return a;
   }
+  /// Rows of element type T (float, bf16, f16) with `shape`, every value checked finite (a
+  /// stored key or value is never inf or NaN; a file that says otherwise was altered).
   template <class T>
   const T* get_rows(const std::string& name, const std::vector<std::int64_t>& shape) const {
-    return reinterpret_cast<const T*>(get(name, std::string(type_name<T>()), shape).bytes.data());
+    const array& a = get(name, std::string(type_name<T>()), shape);
+    const T* rows = reinterpret_cast<const T*>(a.bytes.data());
+    require_finite(name, rows, a.bytes.size() / sizeof(T));
+    return rows;
+  }
+  /// Throws naming `name` and the element when one of values[0, count) is inf or NaN.
+  template <class T>
+  static void require_finite(const std::string& name, const T* values, std::size_t count) {
+    for (std::size_t i = 0; i < count; ++i) {
+      const float x = to_float(values[i]);
+      detail::require(x - x == 0.0f, "sequence state: array '", name, "' element ", i, " is ", x, ", not a finite value");
+    }
   }
   /// `count` integers from the I64 array `name`.
   std::vector<std::int64_t> get_ints(const std::string& name, std::size_t count) const {

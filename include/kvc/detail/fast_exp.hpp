@@ -29,16 +29,18 @@ inline V exp_reduced(V x, V& n) {
   return p * r * r + r + 1.0f;
 }
 
-/// exp(x) for x <= 0 down to -inf (softmax arguments); returns 0 below about -87.3.
+/// exp(x) for x <= 0 down to -inf (softmax arguments); returns 0 below about -87.3, and NaN for
+/// NaN (a NaN score from non-finite keys propagates instead of reaching the integer conversion).
 /// exp_reduced, then 2^n by exponent bits.
 inline float fast_exp(float x) {
+  const float in = x;
   const bool underflow = x < -87.3f;
-  x = x < -87.3f ? -87.3f : x;
+  x = x >= -87.3f ? x : -87.3f;  // NaN goes to the clamp too: the conversion below stays defined
   x = x > 88.0f ? 88.0f : x;
   float n;
   const float p = exp_reduced(x, n);
   const std::int32_t bits = (std::int32_t(n) + 127) << 23;
-  return underflow ? 0.0f : p * std::bit_cast<float>(bits);
+  return in != in ? in : underflow ? 0.0f : p * std::bit_cast<float>(bits);
 }
 
 /// fast_exp on every lane of a vector: the same steps, so lanes equal the scalar results.
@@ -46,13 +48,14 @@ inline simd::vf fast_exp(simd::vf x) {
   using simd::splat;
   using simd::vf;
   typedef std::int32_t vi __attribute__((vector_size(sizeof(vf))));
+  const vf in = x;
   const vi underflow = x < splat(-87.3f);
-  x = underflow ? splat(-87.3f) : x;
+  x = x >= splat(-87.3f) ? x : splat(-87.3f);
   x = x > splat(88.0f) ? splat(88.0f) : x;
   vf n;
   const vf p = exp_reduced(x, n);
   const vi bits = (__builtin_convertvector(n, vi) + 127) << 23;
-  return underflow ? splat(0.0f) : p * vf(bits);
+  return in != in ? in : underflow ? splat(0.0f) : p * vf(bits);
 }
 
 }  // namespace kvc::detail
