@@ -269,7 +269,7 @@ class quant_cache {
     const auto& packed = state.get(prefix + "blocks", "U8", {std::int64_t(c[1]), std::int64_t(layout_.block_bytes())});
     for (std::size_t b = 0; b < c[1] * H; ++b) {  // every block's f16 scales and mins are finite
       const auto* slice = reinterpret_cast<const std::uint8_t*>(packed.bytes.data()) + b * layout_.head_bytes();
-      for (const auto [off, count] : {std::pair{layout_.key_scales_off(), layout_.key_params()},
+      for (const auto& [off, count] : {std::pair{layout_.key_scales_off(), layout_.key_params()},
                                       std::pair{layout_.key_mins_off(), layout_.key_params()},
                                       std::pair{layout_.value_scales_off(), layout_.value_params()},
                                       std::pair{layout_.value_mins_off(), layout_.value_params()}}) {
