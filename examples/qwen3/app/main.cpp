@@ -245,14 +245,15 @@ int run(const cli_options& o) {
     print_stats(m, cache, s);
     return 0;
   }
-  // Interactive chat: the conversation is re-rendered each turn; only tokens past the common
-  // prefix with what the cache holds are prefilled (the cache restarts when the history changed,
-  // e.g. because the template drops earlier turns' reasoning).
+  // Interactive chat: the conversation is re-rendered each turn and the history stays in the
+  // cache: only tokens past the common prefix with what the cache holds are prefilled; when the
+  // rendering differs from the cache (e.g. the template drops earlier turns' reasoning), the
+  // cache is truncated to the common prefix instead of starting over.
   std::vector<chat_message> history;
-  std::vector<std::int32_t> in_cache;
+  std::vector<std::int32_t> in_cache;  // exactly the tokens the cache holds, in order
   std::string line = first_prompt;
   std::fprintf(stderr, "chat: empty line or EOF ends\n");
-  for (;;) {
+  for (int turn = 1;; ++turn) {
     if (line.empty()) {
       std::cout << "\n> " << std::flush;
       if (!std::getline(std::cin, line) || line.empty()) break;
@@ -262,11 +263,13 @@ int run(const cli_options& o) {
     const auto ids = tok->encode(render_chat(history, copt));
     std::size_t common = 0;
     while (common < in_cache.size() && common < ids.size() && in_cache[common] == ids[common]) ++common;
-    if (common != in_cache.size() || common == ids.size()) {
-      cache.clear();
-      in_cache.clear();
-      common = 0;
+    if (common == ids.size()) --common;  // prefill at least one token: its logits start the reply
+    if (common < in_cache.size()) {
+      cache.truncate(kvc::default_seq, common);
+      in_cache.resize(common);
     }
+    std::fprintf(stderr, "turn %d: prefilling %zu new tokens, %zu reused from the cache\n", turn, ids.size() - common,
+                 common);
     text_printer out(*tok, sections);
     g.on_token = [&](std::int32_t id) {
       out.push(id);
@@ -276,12 +279,11 @@ int run(const cli_options& o) {
     const auto s = generate(m, cache, std::span<const std::int32_t>(ids).subspan(common), pick, g, &reply);
     out.finish();
     print_stats(m, cache, s);
+    // generate() forwards every generated token but the last: the cache holds ids + reply[0, n-1)
     in_cache = ids;
-    in_cache.insert(in_cache.end(), reply.begin(), reply.end());
+    if (!reply.empty()) in_cache.insert(in_cache.end(), reply.begin(), reply.end() - 1);
     if (!reply.empty() && std::find(g.stop_ids.begin(), g.stop_ids.end(), reply.back()) != g.stop_ids.end())
       reply.pop_back();
-    else
-      in_cache.clear(), cache.clear();  // cut short: the template's closing tokens are not in the cache
     history.push_back({"assistant", tok->decode(reply), "", nullptr});
   }
 #endif
