@@ -43,6 +43,7 @@
 // CPU emulator runs the same phases in CTest where no GPU exists (research/cuda.md §3).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <span>
 #include <vector>
@@ -174,15 +175,20 @@ void attend_batch(const layer_shape& shape, std::span<const stored_view<T>> stor
   thread_local std::vector<float> qs, rotated;
   thread_local std::vector<softmax_state> states;
   detail::scaled_queries(shape, q, qs);
-  rotated.assign(qs.begin(), qs.end());
+  rotated.resize(qs.size());
   if (states.size() < B) states.resize(B);
   std::vector<decode_job<T>> jobs(B);
   for (std::size_t b = 0; b < B; ++b) {
     states[b].reset(hq, D);
-    float* rq = &rotated[b * hq * D];
-    if (stored[b].blocks.count > 0 && stored[b].rotated_keys)
+    const float* qb = &qs[b * hq * D];
+    const float* q_blocks = qb;
+    if (stored[b].blocks.count > 0 && stored[b].rotated_keys) {  // rotate the queries as the keys were
+      float* rq = &rotated[b * hq * D];
+      std::copy_n(qb, hq * D, rq);
       for (std::size_t h = 0; h < hq; ++h) quant::hadamard_rotate(rq + h * D, D);
-    jobs[b] = {&qs[b * hq * D], rq, stored[b].segments, stored[b].blocks, &states[b]};
+      q_blocks = rq;
+    }
+    jobs[b] = {qb, q_blocks, stored[b].segments, stored[b].blocks, &states[b]};
   }
   attend_decode_batch<T>(shape, jobs);
   // each sequence's new token attends itself: one key, weight exp(s - s) = 1

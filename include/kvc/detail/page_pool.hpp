@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "kvc/core/accounting.hpp"
 #include "kvc/core/error.hpp"
 #include "kvc/detail/huge_buffer.hpp"
 
@@ -38,6 +39,15 @@ class page_pool {
   std::size_t page_bytes() const { return page_bytes_; }
   std::size_t allocated_bytes() const { return allocated_bytes_; }
   std::size_t used_pages() const { return used_pages_; }
+  /// The pool as allocated, in the device tier or the host tier (`metadata`: it holds no
+  /// key/value payload); on the device, its free pages are reserved bytes (held, no token).
+  memory_footprint footprint(bool device, bool metadata = false) const {
+    memory_footprint f;
+    (device ? f.device_bytes : f.host_bytes) = allocated_bytes_;
+    if (metadata) f.metadata_bytes = allocated_bytes_;
+    if (device) f.reserved_bytes = allocated_bytes_ - used_pages_ * page_bytes_;
+    return f;
+  }
 
   /// A new page with reference count 1 (its bytes uninitialised).
   std::uint32_t acquire() {

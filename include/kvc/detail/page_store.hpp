@@ -63,7 +63,7 @@ class page_store {
   void append(const dyn_view3& k, const dyn_view3& v) {
     const std::size_t n = k.extent(0), heads = std::size_t(shape_.kv_heads), dim = std::size_t(shape_.head_dim);
     if (n == 0) return;
-    // take every page first, so a failed allocation leaves the store as it was
+    // make every page this append writes the sequence's own first (new, or a copy of a shared one)
     const std::size_t need = (size_ + n + page_tokens_ - 1) / page_tokens_;
     if (size_ % page_tokens_ != 0) pages_.writable(pages_.size() - 1, pages_.pool()->page_bytes());
     while (pages_.size() < need) pages_.push();

@@ -110,10 +110,7 @@ class full_cache {
   /// Of footprint(), the bytes of pool pages (shared ones included).
   memory_footprint pooled_footprint() const { return {store_.allocated_bytes(), 0, 0, 0}; }
   /// The page pool of every sequence made from this one, counted once.
-  memory_footprint pool_footprint() const {
-    const detail::page_pool& p = store_.pool();
-    return {p.allocated_bytes(), 0, 0, p.allocated_bytes() - p.used_pages() * p.page_bytes()};
-  }
+  memory_footprint pool_footprint() const { return store_.pool().footprint(true); }
   /// Saves the tokens as `prefix`k and `prefix`v `[size, kv_heads, head_dim]` of T.
   void save_state(sequence_state& state, const std::string& prefix) const {
     const std::size_t n = size(), H = std::size_t(shape_.kv_heads), D = std::size_t(shape_.head_dim);

@@ -223,10 +223,7 @@ class quant_cache {
   /// Of footprint(), the chunk pages (shared ones included).
   memory_footprint pooled_footprint() const { return {chunks_.bytes(), 0, 0, 0}; }
   /// The chunk pool of every sequence made from this one, counted once.
-  memory_footprint pool_footprint() const {
-    const detail::page_pool& p = *chunks_.pool();
-    return {p.allocated_bytes(), 0, 0, p.allocated_bytes() - p.used_pages() * p.page_bytes()};
-  }
+  memory_footprint pool_footprint() const { return chunks_.pool()->footprint(true); }
 
   /// Saves sinks and residual rows `[tokens, kv_heads, head_dim]` of T and the packed blocks
   /// `[blocks, block_bytes]` as they are stored.

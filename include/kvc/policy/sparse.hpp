@@ -290,8 +290,7 @@ class sparse_cache {
   }
   /// The pools of every sequence made from this one, counted once.
   memory_footprint pool_footprint() const {
-    return memory_footprint{0, host_.pool().allocated_bytes(), 0, 0} +
-           std::visit([](const auto& s) { return s.pool_footprint(); }, selector_);
+    return host_.pool().footprint(false) + std::visit([](const auto& s) { return s.pool_footprint(); }, selector_);
   }
 
   /// Saves sinks, window and host rows `[tokens, kv_heads, head_dim]` of T (the selector's

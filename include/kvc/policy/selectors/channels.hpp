@@ -126,10 +126,7 @@ class channel_selector {
   }
   /// Of footprint(), the pool pages (shared ones included); and the pool itself, counted once.
   memory_footprint pooled_footprint() const { return {0, blocks_.bytes(), blocks_.bytes(), 0}; }
-  memory_footprint pool_footprint() const {
-    const detail::page_pool& p = *blocks_.pool();
-    return {0, p.allocated_bytes(), p.allocated_bytes(), 0};
-  }
+  memory_footprint pool_footprint() const { return blocks_.pool()->footprint(false, true); }
   /// Adds what offloading `count` more tokens allocates (channel-major blocks on the host).
   void add_growth(std::size_t count, detail::growth& g) const {
     if (count == 0) return;
