@@ -98,6 +98,14 @@ std::function<void(std::size_t, std::size_t)> progress_printer() {
   };
 }
 
+/// True when every layer's policy holds many sequences (kvc::sequence_policy), so that the cache
+/// can be truncated, forked and batched.
+[[maybe_unused]] bool holds_sequences(const kvc::kv_cache& cache) {
+  for (int l = 0; l < cache.layers(); ++l)
+    if (!cache.layer(l).supports_sequences()) return false;
+  return true;
+}
+
 #ifdef KVC_QWEN3_HAVE_TEXT
 sampling_params sampling_from(const cli_options& o, bool text_mode) {
   // Chat/text defaults follow Qwen's advice per mode; raw token ids default to greedy.
@@ -245,14 +253,16 @@ int run(const cli_options& o) {
     print_stats(m, cache, s);
     return 0;
   }
-  // Interactive chat: the conversation is re-rendered each turn; only tokens past the common
-  // prefix with what the cache holds are prefilled (the cache restarts when the history changed,
-  // e.g. because the template drops earlier turns' reasoning).
+  // Interactive chat: the conversation is re-rendered each turn and the cache keeps the history.
+  // It is truncated to the common prefix of what it holds and the new rendering (the template may
+  // change earlier turns, e.g. drop their reasoning, and a reply may encode differently), so only
+  // the tokens past that prefix are prefilled.
   std::vector<chat_message> history;
-  std::vector<std::int32_t> in_cache;
+  std::vector<std::int32_t> in_cache;  // exactly the tokens the cache holds
+  const bool can_truncate = holds_sequences(cache);
   std::string line = first_prompt;
   std::fprintf(stderr, "chat: empty line or EOF ends\n");
-  for (;;) {
+  for (int turn = 1;; ++turn) {
     if (line.empty()) {
       std::cout << "\n> " << std::flush;
       if (!std::getline(std::cin, line) || line.empty()) break;
@@ -262,11 +272,14 @@ int run(const cli_options& o) {
     const auto ids = tok->encode(render_chat(history, copt));
     std::size_t common = 0;
     while (common < in_cache.size() && common < ids.size() && in_cache[common] == ids[common]) ++common;
-    if (common != in_cache.size() || common == ids.size()) {
-      cache.clear();
-      in_cache.clear();
-      common = 0;
+    if (common == ids.size()) --common;  // the prefill needs at least one token, for the logits
+    if (common < in_cache.size()) {
+      if (!can_truncate) common = 0, cache.clear();  // a policy with one sequence: start again
+      else cache.truncate(kvc::default_seq, common);
+      in_cache.resize(common);
     }
+    std::fprintf(stderr, "turn %d: prefilled %zu new tokens, reused %zu from the cache\n", turn, ids.size() - common,
+                 common);
     text_printer out(*tok, sections);
     g.on_token = [&](std::int32_t id) {
       out.push(id);
@@ -276,12 +289,12 @@ int run(const cli_options& o) {
     const auto s = generate(m, cache, std::span<const std::int32_t>(ids).subspan(common), pick, g, &reply);
     out.finish();
     print_stats(m, cache, s);
+    // generate() does not forward the last token it emits (the stop token, or the last one when
+    // max_new_tokens is reached): the cache holds the prompt and the reply without it.
     in_cache = ids;
-    in_cache.insert(in_cache.end(), reply.begin(), reply.end());
+    if (!reply.empty()) in_cache.insert(in_cache.end(), reply.begin(), reply.end() - 1);
     if (!reply.empty() && std::find(g.stop_ids.begin(), g.stop_ids.end(), reply.back()) != g.stop_ids.end())
-      reply.pop_back();
-    else
-      in_cache.clear(), cache.clear();  // cut short: the template's closing tokens are not in the cache
+      reply.pop_back();  // the template closes the turn itself
     history.push_back({"assistant", tok->decode(reply), "", nullptr});
   }
 #endif
@@ -321,7 +334,7 @@ int main(int argc, char** argv) {
                "TailorKV next-layer query prediction: hand each layer a predicted query before decode steps");
   app.add_option("--dump-kv", o.dump_kv, "with --tokens: greedy-decode and write each layer's q/k/v (as the "
                  "cache receives them) to this KV trace file (safetensors; see kvc/io/kv_trace.hpp)");
-  app.add_flag("--chat", o.chat, "interactive multi-turn chat through the chat template");
+  app.add_flag("--chat", o.chat, "interactive multi-turn chat through the chat template; the cache keeps the history");
   bool think = false, no_think = false;
   auto* th = app.add_flag("--think", think, "thinking mode on (the default; prints thinking and answer separately)");
   app.add_flag("--no-think", no_think, "thinking mode off (the template's empty think block)")->excludes(th);
