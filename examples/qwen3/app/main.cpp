@@ -102,7 +102,7 @@ std::function<void(std::size_t, std::size_t)> progress_printer() {
 }
 
 /// Shows a batch's decode steps on a terminal: called with (steps, prompts still generating).
-std::function<void(std::size_t, std::size_t)> decode_progress_printer() {
+[[maybe_unused]] std::function<void(std::size_t, std::size_t)> decode_progress_printer() {
   if (!isatty(fileno(stderr))) return {};
   return [](std::size_t steps, std::size_t running) {
     if (running == 0) std::fprintf(stderr, "\r\033[K");
