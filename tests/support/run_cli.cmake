@@ -1,7 +1,8 @@
 # Runs one command line and fails (a non-zero exit of this script) unless it behaved as expected.
 #
 # cmake -DKVC_CLI=<program|arg|arg...> [-DEXPECT_RC=0] [-DEXPECT_STDOUT=<exact text, no trailing newline>]
-#       [-DEXPECT_STDOUT_REGEX=<re>] [-DEXPECT_STDERR_REGEX=<re>] [-DKVC_CHECK=<script.cmake>] -P run_cli.cmake
+#       [-DEXPECT_STDOUT_REGEX=<re>] [-DEXPECT_STDERR_REGEX=<re>] [-DKVC_STDIN=<file>] [-DKVC_CHECK=<script.cmake>]
+#       -P run_cli.cmake
 #
 # KVC_CLI separates the program and its arguments with '|' (a ';' list would not survive the
 # trip through add_test). EXPECT_RC defaults to 0, so a test that uses this driver always checks the exit code (a
@@ -9,7 +10,8 @@
 # after the run to check files the command wrote; it sees every -D variable and calls
 # kvc_check_fail(...) on a wrong value; kvc_check_range(what value lo hi) checks lo <= value <= hi,
 # kvc_check_json_row(json row what policy rows) that the JSON array has `rows` rows and row `row`
-# is policy `policy`, and kvc_unpack("a,b,c" x y z) sets x, y, z from a comma-separated tuple.
+# is policy `policy`, and kvc_unpack("a,b,c" x y z) sets x, y, z from a comma-separated tuple. The
+# command's output is in `out` and `err`. KVC_STDIN, when given, is the file the command reads as stdin.
 cmake_minimum_required(VERSION 3.25)
 
 function(kvc_check_fail)
@@ -49,7 +51,11 @@ if(NOT DEFINED EXPECT_RC)
 endif()
 
 string(REPLACE "|" ";" command "${KVC_CLI}")
-execute_process(COMMAND ${command} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+set(stdin_arg)
+if(DEFINED KVC_STDIN)
+  set(stdin_arg INPUT_FILE "${KVC_STDIN}")
+endif()
+execute_process(COMMAND ${command} ${stdin_arg} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 message("stdout:\n${out}\nstderr:\n${err}")
 if(NOT rc STREQUAL EXPECT_RC)
   kvc_check_fail("exit code ${rc}, expected ${EXPECT_RC}")

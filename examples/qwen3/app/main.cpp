@@ -1,4 +1,4 @@
-// kvc-qwen3: run a Qwen3 / Llama checkpoint on CPU with any kvc cache policy (one-shot or chat).
+// kvc-qwen3: run a Qwen3 / Llama checkpoint on CPU with any kvc cache policy (one-shot, chat or a batch of prompts).
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +15,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "app/batch_generate.hpp"
 #include "app/calibrate_command.hpp"
 #include "app/eval_command.hpp"
 #include "app/generate.hpp"
@@ -39,6 +40,8 @@ struct cli_options {
   fs::path tokenizer_file;
   std::string prompt;
   fs::path prompt_file;
+  fs::path batch_prompts;  // --batch-prompts: one prompt per line, decoded together
+  std::string system;      // --system: a system message before every user prompt
   std::string tokens;
   std::string policy = "full:bf16";
   int max_new_tokens = 128;
@@ -98,6 +101,24 @@ std::function<void(std::size_t, std::size_t)> progress_printer() {
   };
 }
 
+/// Shows a batch's decode steps on a terminal: called with (steps, prompts still generating).
+[[maybe_unused]] std::function<void(std::size_t, std::size_t)> decode_progress_printer() {
+  if (!isatty(fileno(stderr))) return {};
+  return [](std::size_t steps, std::size_t running) {
+    if (running == 0) std::fprintf(stderr, "\r\033[K");
+    else std::fprintf(stderr, "\rdecode step %zu, %zu prompts generating\033[K", steps, running);
+    std::fflush(stderr);
+  };
+}
+
+/// True when every layer's policy holds many sequences (kvc::sequence_policy), so that the cache
+/// can be truncated, forked and batched.
+[[maybe_unused]] bool holds_sequences(const kvc::kv_cache& cache) {
+  for (int l = 0; l < cache.layers(); ++l)
+    if (!cache.layer(l).supports_sequences()) return false;
+  return true;
+}
+
 #ifdef KVC_QWEN3_HAVE_TEXT
 sampling_params sampling_from(const cli_options& o, bool text_mode) {
   // Chat/text defaults follow Qwen's advice per mode; raw token ids default to greedy.
@@ -121,33 +142,120 @@ std::vector<std::int32_t> stop_ids(const model& m, const tokenizer* tok) {
   return ids;
 }
 
-/// Streams text; with thinking on, prints the reasoning and the answer under separate headers.
+/// Streams text to `out`; with thinking on, prints the reasoning and the answer under separate headers.
 struct text_printer {
+  std::ostream& out;
   const tokenizer& tok;
   stream_decoder dec;
   std::optional<std::int32_t> think_start, think_end;
   bool show_sections;
   bool in_answer = false;
 
-  text_printer(const tokenizer& t, bool sections)
-      : tok(t), dec(t, /*skip_special=*/true), think_start(t.token_id("<think>")),
+  text_printer(std::ostream& o, const tokenizer& t, bool sections)
+      : out(o), tok(t), dec(t, /*skip_special=*/true), think_start(t.token_id("<think>")),
         think_end(t.token_id("</think>")), show_sections(sections && think_end.has_value()) {
-    if (show_sections) std::cout << "[thinking]\n";
+    if (show_sections) out << "[thinking]\n";
   }
   void push(std::int32_t id) {
     if (think_start && id == *think_start && show_sections) return;
     if (think_end && id == *think_end) {
-      std::cout << dec.flush();
-      if (show_sections) std::cout << "\n[answer]\n";
+      out << dec.flush();
+      if (show_sections) out << "\n[answer]\n";
       in_answer = true;
-      std::cout.flush();
+      out.flush();
       return;
     }
-    std::cout << dec.push(id);
-    std::cout.flush();
+    out << dec.push(id);
+    out.flush();
   }
-  void finish() { std::cout << dec.flush() << std::endl; }
+  void finish() { out << dec.flush() << std::endl; }
 };
+
+/// The conversation of one user prompt: --system's message first, when given.
+std::vector<chat_message> conversation_of(const cli_options& o, const std::string& user) {
+  std::vector<chat_message> msgs;
+  if (!o.system.empty()) msgs.push_back({"system", o.system, "", nullptr});
+  msgs.push_back({"user", user, "", nullptr});
+  return msgs;
+}
+
+/// The token ids of one prompt as --prompt gives them: through the chat template, or as is with --raw.
+std::vector<std::int32_t> encode_prompt(const cli_options& o, const tokenizer& tok, const chat_options& copt,
+                                        const std::string& user) {
+  return tok.encode(o.raw ? user : render_chat(conversation_of(o, user), copt));
+}
+
+/// The non-blank lines of a --batch-prompts file (a trailing CR dropped), in order.
+std::vector<std::string> read_prompt_lines(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  kvc::detail::require(bool(in), "cannot read --batch-prompts ", file.string());
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") != std::string::npos) lines.push_back(line);
+  }
+  kvc::detail::require(!lines.empty(), "--batch-prompts ", file.string(), " holds no prompts");
+  return lines;
+}
+
+/// --batch-prompts: every prompt decoded together (app/batch_generate), one sampler each; prints
+/// each reply after its index ("[i] ...") and a summary on stderr.
+int run_batch_prompts(const cli_options& o, const model& m, kvc::kv_cache& cache, const tokenizer& tok,
+                      const chat_options& copt, const std::vector<std::int32_t>& stop) {
+  const auto lines = read_prompt_lines(o.batch_prompts);
+  std::vector<std::vector<std::int32_t>> prompts;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    prompts.push_back(encode_prompt(o, tok, copt, lines[i]));
+    kvc::detail::require(!prompts.back().empty(), "--batch-prompts: prompt ", i, " has no tokens");
+  }
+  // One sampler per prompt, each as a --prompt run of that prompt alone would have it.
+  std::vector<sampler> samplers(prompts.size(), sampler(sampling_from(o, true)));
+  std::vector<token_picker> picks;
+  for (auto& smp : samplers)
+    picks.push_back([&smp](std::span<const float> logits) {
+      const auto id = smp.sample(logits);
+      smp.accept(id);
+      return id;
+    });
+  batch_generation_options b;
+  b.max_new_tokens = o.max_new_tokens;
+  b.stop_ids = stop;
+  b.prefill_chunk = o.prefill_chunk;
+  b.on_prefill_progress = progress_printer();
+  b.on_decode_progress = decode_progress_printer();
+  std::vector<std::vector<std::int32_t>> replies;
+  const auto s = generate_batch(m, cache, prompts, picks, b, replies);
+
+  const bool sections = o.think.value_or(true) && !o.raw;
+  for (std::size_t i = 0; i < replies.size(); ++i) {
+    std::ostringstream text;
+    text_printer out(text, tok, sections);
+    for (const std::int32_t id : replies[i]) out.push(id);
+    out.finish();
+    std::cout << "[" << i << "] " << text.str();
+  }
+  std::cout.flush();
+  std::string remainders, generated;
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    remainders += (i ? ", " : "") + std::to_string(s.remainder_tokens[i]);
+    generated += (i ? ", " : "") + std::to_string(s.new_tokens[i]);
+  }
+  std::fprintf(stderr,
+               "\nbatch: %zu prompts | shared prefix: %zu tokens prefilled once | remainders: %s tokens\n"
+               "decode: %zu steps, %zu tokens generated (%s) | prefill %.3f s, decode %.3f s\n",
+               prompts.size(), s.shared_prefix_tokens, remainders.c_str(), s.decode_steps, s.total_new_tokens(),
+               generated.c_str(), s.prefill_seconds, s.decode_seconds);
+  if (s.shared_prefix_tokens > 0)
+    std::fprintf(stderr,
+                 "cache '%s': %zu B with the prefix in one sequence, %zu B forked into %zu sequences "
+                 "(%zu B if each held its own copy), %zu B with the remainders\n",
+                 cache.spec(0).c_str(), s.after_prefix.total(), s.after_fork.total(), prompts.size(),
+                 s.forks_counted_apart.total(), s.after_prefill.total());
+  else
+    std::fprintf(stderr, "cache '%s': no shared prefix to fork, %zu B with the prompts\n", cache.spec(0).c_str(),
+                 s.after_prefill.total());
+  return 0;
+}
 #endif
 
 int run(const cli_options& o) {
@@ -161,13 +269,13 @@ int run(const cli_options& o) {
   g.on_prefill_progress = progress_printer();
   g.stop_ids.assign(m.config().eos_token_ids.begin(), m.config().eos_token_ids.end());
 
-  const bool want_text = !o.prompt.empty() || !o.prompt_file.empty() || o.chat;
+  const bool want_text = !o.prompt.empty() || !o.prompt_file.empty() || o.chat || !o.batch_prompts.empty();
 #ifdef KVC_QWEN3_HAVE_TEXT
   std::optional<tokenizer> tok;
   fs::path tok_file = o.tokenizer_file;
   if (tok_file.empty() && fs::exists(o.model_dir / "tokenizer.json")) tok_file = o.model_dir / "tokenizer.json";
   if (!tok_file.empty()) tok = tokenizer::from_file(tok_file);
-  kvc::detail::require(!want_text || tok.has_value(), "--prompt, --prompt-file and --chat need a tokenizer: ",
+  kvc::detail::require(!want_text || tok.has_value(), "--prompt, --prompt-file, --chat and --batch-prompts need a tokenizer: ",
                        (o.model_dir / "tokenizer.json").string(), " is absent; pass --tokenizer FILE");
   sampler pick_sampler(sampling_from(o, want_text));
   g.stop_ids = stop_ids(m, tok ? &*tok : nullptr);
@@ -232,10 +340,10 @@ int run(const cli_options& o) {
     kvc::detail::require(bool(in), "cannot read --prompt-file ", o.prompt_file.string());
     first_prompt.assign(std::istreambuf_iterator<char>(in), {});
   }
+  if (!o.batch_prompts.empty()) return run_batch_prompts(o, m, cache, *tok, copt, g.stop_ids);
   if (!o.chat) {
-    const std::vector<chat_message> msgs{{"user", first_prompt, "", nullptr}};
-    const auto ids = tok->encode(o.raw ? first_prompt : render_chat(msgs, copt));
-    text_printer out(*tok, sections && !o.raw);
+    const auto ids = encode_prompt(o, *tok, copt, first_prompt);
+    text_printer out(std::cout, *tok, sections && !o.raw);
     g.on_token = [&](std::int32_t id) {
       out.push(id);
       return true;
@@ -245,12 +353,14 @@ int run(const cli_options& o) {
     print_stats(m, cache, s);
     return 0;
   }
-  // Interactive chat: the conversation is re-rendered each turn and the history stays in the
-  // cache: only tokens past the common prefix with what the cache holds are prefilled; when the
-  // rendering differs from the cache (e.g. the template drops earlier turns' reasoning), the
-  // cache is truncated to the common prefix instead of starting over.
+  // Interactive chat: the conversation is re-rendered each turn and the cache keeps the history.
+  // It is truncated to the common prefix of what it holds and the new rendering (the template may
+  // change earlier turns, e.g. drop their reasoning, and a reply may encode differently), so only
+  // the tokens past that prefix are prefilled.
   std::vector<chat_message> history;
-  std::vector<std::int32_t> in_cache;  // exactly the tokens the cache holds, in order
+  if (!o.system.empty()) history.push_back({"system", o.system, "", nullptr});
+  std::vector<std::int32_t> in_cache;  // exactly the tokens the cache holds
+  const bool can_truncate = holds_sequences(cache);
   std::string line = first_prompt;
   std::fprintf(stderr, "chat: empty line or EOF ends\n");
   for (int turn = 1;; ++turn) {
@@ -263,14 +373,15 @@ int run(const cli_options& o) {
     const auto ids = tok->encode(render_chat(history, copt));
     std::size_t common = 0;
     while (common < in_cache.size() && common < ids.size() && in_cache[common] == ids[common]) ++common;
-    if (common == ids.size()) --common;  // prefill at least one token: its logits start the reply
+    if (common == ids.size()) --common;  // the prefill needs at least one token, for the logits
     if (common < in_cache.size()) {
-      cache.truncate(kvc::default_seq, common);
+      if (!can_truncate) common = 0, cache.clear();  // a policy with one sequence: start again
+      else cache.truncate(kvc::default_seq, common);
       in_cache.resize(common);
     }
-    std::fprintf(stderr, "turn %d: prefilling %zu new tokens, %zu reused from the cache\n", turn, ids.size() - common,
+    std::fprintf(stderr, "turn %d: prefilled %zu new tokens, reused %zu from the cache\n", turn, ids.size() - common,
                  common);
-    text_printer out(*tok, sections);
+    text_printer out(std::cout, *tok, sections);
     g.on_token = [&](std::int32_t id) {
       out.push(id);
       return true;
@@ -279,11 +390,12 @@ int run(const cli_options& o) {
     const auto s = generate(m, cache, std::span<const std::int32_t>(ids).subspan(common), pick, g, &reply);
     out.finish();
     print_stats(m, cache, s);
-    // generate() forwards every generated token but the last: the cache holds ids + reply[0, n-1)
+    // generate() does not forward the last token it emits (the stop token, or the last one when
+    // max_new_tokens is reached): the cache holds the prompt and the reply without it.
     in_cache = ids;
     if (!reply.empty()) in_cache.insert(in_cache.end(), reply.begin(), reply.end() - 1);
     if (!reply.empty() && std::find(g.stop_ids.begin(), g.stop_ids.end(), reply.back()) != g.stop_ids.end())
-      reply.pop_back();
+      reply.pop_back();  // the template closes the turn itself
     history.push_back({"assistant", tok->decode(reply), "", nullptr});
   }
 #endif
@@ -304,9 +416,15 @@ int main(int argc, char** argv) {
   auto* p = app.add_option("--prompt", o.prompt, "user prompt (rendered through the chat template)");
   auto* pf = app.add_option("--prompt-file", o.prompt_file, "read the prompt from a file");
   auto* t = app.add_option("--tokens", o.tokens, "prompt as comma-separated token ids, e.g. 1,2,3");
-  p->excludes(pf)->excludes(t);
-  pf->excludes(t);
-  app.add_flag("--raw", o.raw, "encode --prompt as is, without the chat template");
+  auto* bp = app.add_option("--batch-prompts", o.batch_prompts,
+                            "one prompt per line (blank lines skipped), each rendered as --prompt is, all decoded "
+                            "together: their shared prefix prefilled once and forked, one decode batch per step");
+  p->excludes(pf)->excludes(t)->excludes(bp);
+  pf->excludes(t)->excludes(bp);
+  t->excludes(bp);
+  auto* raw = app.add_flag("--raw", o.raw, "encode --prompt (or each batch prompt) as is, without the chat template");
+  app.add_option("--system", o.system, "a system message before the user's (--prompt, --batch-prompts, --chat)")
+      ->excludes(raw);
   app.add_option("--policy", o.policy, "KV cache policy spec")->capture_default_str();
   app.add_option("--max-new-tokens", o.max_new_tokens, "tokens to generate")->capture_default_str()
       ->check(CLI::NonNegativeNumber);
@@ -323,15 +441,16 @@ int main(int argc, char** argv) {
                "TailorKV next-layer query prediction: hand each layer a predicted query before decode steps");
   app.add_option("--dump-kv", o.dump_kv, "with --tokens: greedy-decode and write each layer's q/k/v (as the "
                  "cache receives them) to this KV trace file (safetensors; see kvc/io/kv_trace.hpp)");
-  app.add_flag("--chat", o.chat, "interactive multi-turn chat through the chat template");
+  app.add_flag("--chat", o.chat, "interactive multi-turn chat through the chat template; the cache keeps the history")
+      ->excludes(bp);
   bool think = false, no_think = false;
   auto* th = app.add_flag("--think", think, "thinking mode on (the default; prints thinking and answer separately)");
   app.add_flag("--no-think", no_think, "thinking mode off (the template's empty think block)")->excludes(th);
   CLI11_PARSE(app, argc, argv);
   if (think) o.think = true;
   if (no_think) o.think = false;
-  if (o.tokens.empty() && o.prompt.empty() && o.prompt_file.empty() && !o.chat) {
-    std::fprintf(stderr, "one of --tokens, --prompt, --prompt-file or --chat is required\n%s",
+  if (o.tokens.empty() && o.prompt.empty() && o.prompt_file.empty() && !o.chat && o.batch_prompts.empty()) {
+    std::fprintf(stderr, "one of --tokens, --prompt, --prompt-file, --batch-prompts or --chat is required\n%s",
                  app.help().c_str());
     return 2;
   }

@@ -1,4 +1,5 @@
-// Decoder forward pass: embeddings, pre-norm attention (q/k norm, RoPE, kv_cache) and SwiGLU MLP.
+// Decoder forward pass: embeddings, pre-norm attention (q/k norm, RoPE, kv_cache; one sequence or a
+// varlen batch) and SwiGLU MLP.
 #include "model/model.hpp"
 
 #include <algorithm>
@@ -51,26 +52,70 @@ std::vector<float> model::forward(std::span<const std::int32_t> tokens, std::spa
   check_inputs(tokens, positions, cache);
   const std::size_t n = tokens.size();
   if (n == 0) return {};
+  const kvc::seq_run run{kvc::default_seq, n};
+  run_layers(tokens, positions, {&run, 1}, cache, observe);
+  if (mode == logits_mode::none) return {};
+  const std::size_t rows = mode == logits_mode::all ? n : 1;
+  return lm_head_rows(n - rows, rows, observe);
+}
+
+std::vector<float> model::forward_batch(std::span<const std::int32_t> tokens, std::span<const kvc::seq_run> runs,
+                                        kvc::kv_cache& cache, const observer& observe) const {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    kvc::detail::require(runs[i].tokens > 0, "forward_batch: run ", i, " (sequence ", kvc::to_string(runs[i].seq),
+                         ") has no tokens");
+    n += runs[i].tokens;
+  }
+  kvc::detail::require(n == tokens.size(), "forward_batch: the runs hold ", n, " tokens, ", tokens.size(),
+                       " were given");
+  if (n == 0) return {};
+  scratch_.prepare(config_, n);
+  const std::span<std::int32_t> positions(scratch_.positions.data(), n);
+  std::size_t row = 0;
+  for (const kvc::seq_run& r : runs) {
+    const std::size_t held = cache.size(0, r.seq);
+    for (std::size_t i = 0; i < r.tokens; ++i) positions[row++] = std::int32_t(held + i);
+  }
+  check_inputs(tokens, positions, cache);
+  run_layers(tokens, positions, runs, cache, observe);
+  // Move each run's last row up to row i (its last row is at or below i, and rows above it are
+  // no longer needed), so lm_head reads the first runs.size() rows.
+  const tensor_view<float, 2> h = scratch_.h.view(n);
+  std::size_t last = 0;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    last += runs[i].tokens;
+    if (last - 1 != i) std::copy_n(h.row(last - 1), h.extent(1), h.row(i));
+  }
+  return lm_head_rows(0, runs.size(), observe);
+}
+
+void model::run_layers(std::span<const std::int32_t> tokens, std::span<const std::int32_t> positions,
+                       std::span<const kvc::seq_run> runs, kvc::kv_cache& cache, const observer& observe) const {
+  const std::size_t n = tokens.size();
   activations& a = scratch_;
   a.prepare(config_, n);
   for (std::size_t i = 0; i < n; ++i) weights_.embed.row_to_float(tokens[i], a.x.view(n).row(i));
 
-  const bool predict = predict_queries_ && n == 1;
+  // The hint goes to the default sequence (kv_cache::prefetch_hint has no sequence argument).
+  const bool predict = predict_queries_ && n == 1 && runs.size() == 1 && runs[0].seq == kvc::default_seq;
   for (int l = 0; l < config_.num_layers; ++l) {
     if (predict && l + 1 < config_.num_layers) predict_next_query(l, positions, cache, a);
-    attention_block(l, positions, cache, a, observe);
+    attention_block(l, positions, runs, cache, a, observe);
     mlp_block(l, a, observe);
     emit(observe, "residual", l, a.x.view(n));
   }
 
   rms_norm(a.x.view(n), weights_.final_norm, float(config_.rms_norm_eps), a.h.view(n));
   emit(observe, "final_norm", -1, a.h.view(n));
-  if (mode == logits_mode::none) return {};
-  const std::size_t rows = mode == logits_mode::all ? n : 1;
+}
+
+std::vector<float> model::lm_head_rows(std::size_t first, std::size_t rows, const observer& observe) const {
+  const activations& a = scratch_;
   std::vector<float> logits(rows * std::size_t(config_.vocab_size));
-  const cmat last(a.h.view(n).row(n - rows), {rows, a.h.cols()});
+  const cmat in(a.h.view(first + rows).row(first), {rows, a.h.cols()});
   const tensor_view<float, 2> out(logits.data(), {rows, std::size_t(config_.vocab_size)});
-  matmul(weights_.lm_head, last, out);
+  matmul(weights_.lm_head, in, out);
   emit(observe, "logits", -1, out);
   return logits;
 }
@@ -92,8 +137,8 @@ void model::check_inputs(std::span<const std::int32_t> tokens, std::span<const s
                          " at index ", i, " is outside the vocabulary [0, ", c.vocab_size, ")");
 }
 
-void model::attention_block(int l, std::span<const std::int32_t> positions, kvc::kv_cache& cache, activations& a,
-                            const observer& observe) const {
+void model::attention_block(int l, std::span<const std::int32_t> positions, std::span<const kvc::seq_run> runs,
+                            kvc::kv_cache& cache, activations& a, const observer& observe) const {
   const auto& L = weights_.layers[std::size_t(l)];
   const std::size_t n = a.rows, D = std::size_t(config_.head_dim);
   const float eps = float(config_.rms_norm_eps);
@@ -113,8 +158,11 @@ void model::attention_block(int l, std::span<const std::int32_t> positions, kvc:
   }
   rope_.apply(a.q.heads(n, D), positions);
   rope_.apply(a.k.heads(n, D), positions);
-  cache.append_and_attend(l, cheads(a.q.heads(n, D)), cheads(a.k.heads(n, D)), cheads(a.v.heads(n, D)),
-                          a.attn.heads(n, D));
+  const cheads q(a.q.heads(n, D)), k(a.k.heads(n, D)), v(a.v.heads(n, D));
+  if (runs.size() == 1 && runs[0].seq == kvc::default_seq)
+    cache.append_and_attend(l, q, k, v, a.attn.heads(n, D));  // one sequence: the policy's own step
+  else
+    cache.append_and_attend(l, runs, q, k, v, a.attn.heads(n, D));
   emit(observe, "attn_out", l, a.attn.view(n));
   matmul(L.o_proj, a.attn.view(n), a.o.view(n));
   emit(observe, "o_proj", l, a.o.view(n));

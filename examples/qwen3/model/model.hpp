@@ -1,6 +1,8 @@
-// The Qwen3 / Llama decoder forward pass on CPU; attention goes through kvc::kv_cache only.
+// The Qwen3 / Llama decoder forward pass on CPU (one sequence, or a varlen batch of many); attention
+// goes through kvc::kv_cache only.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -33,7 +35,8 @@ enum class logits_mode {
 
 /// A loaded model: config, weights (in the checkpoint's dtype, zero copy) and RoPE table.
 /// Computes in f32 with f32 accumulation. Thread count follows OpenMP (omp_set_num_threads).
-/// forward() reuses one set of activation buffers, so a model runs one forward call at a time.
+/// forward() and forward_batch() reuse one set of activation buffers, so a model runs one forward
+/// call at a time.
 class model {
  public:
   /// Loads `dir` (config.json + model.safetensors or model.safetensors.index.json and shards).
@@ -68,6 +71,15 @@ class model {
   std::vector<float> forward(std::span<const std::int32_t> tokens, kvc::kv_cache& cache,
                              logits_mode mode = logits_mode::all, const observer& observe = {}) const;
 
+  /// A varlen batch over many sequences of `cache`: run i's tokens are the next runs[i].tokens
+  /// entries of `tokens` and are appended to sequence runs[i].seq (created if new), at RoPE
+  /// positions cache.size(0, seq), +1, ...; each sequence attends only its own tokens. Every run
+  /// has at least one token and a sequence appears once. One token per run is batched decode.
+  /// tokens // [n], n = the runs' tokens summed. Returns logits // [runs.size(), vocab], the row
+  /// of each run's last token. No query prediction (that is forward()'s single-token decode).
+  std::vector<float> forward_batch(std::span<const std::int32_t> tokens, std::span<const kvc::seq_run> runs,
+                                   kvc::kv_cache& cache, const observer& observe = {}) const;
+
   /// Layer `layer`'s queries as attention receives them, from hidden states already normalised:
   /// q_proj, q_norm (Qwen3) and RoPE. h // [n, hidden]; positions // [n];
   /// q // [n, q_heads·head_dim] (written).
@@ -78,9 +90,17 @@ class model {
   /// Throws kvc::error for positions, a cache layout or token ids that do not fit the model.
   void check_inputs(std::span<const std::int32_t> tokens, std::span<const std::int32_t> positions,
                     const kvc::kv_cache& cache) const;
-  /// x += o_proj(attention(RoPE(qk_norm(qkv_proj(input_norm(x)))))) for layer l, through the cache.
-  void attention_block(int l, std::span<const std::int32_t> positions, kvc::kv_cache& cache, activations& a,
-                       const observer& observe) const;
+  /// Embeds tokens // [n] and runs every layer and the final norm over them: afterwards
+  /// scratch_.h // [n, hidden] holds the final-norm output. The runs say which sequence each token
+  /// goes to (one run on default_seq for forward()).
+  void run_layers(std::span<const std::int32_t> tokens, std::span<const std::int32_t> positions,
+                  std::span<const kvc::seq_run> runs, kvc::kv_cache& cache, const observer& observe) const;
+  /// lm_head over rows [first, first + rows) of scratch_.h; returns logits // [rows, vocab].
+  std::vector<float> lm_head_rows(std::size_t first, std::size_t rows, const observer& observe) const;
+  /// x += o_proj(attention(RoPE(qk_norm(qkv_proj(input_norm(x)))))) for layer l, through the cache;
+  /// the rows of each run go to its sequence.
+  void attention_block(int l, std::span<const std::int32_t> positions, std::span<const kvc::seq_run> runs,
+                       kvc::kv_cache& cache, activations& a, const observer& observe) const;
   /// x += down_proj(swiglu(gate_proj(h), up_proj(h))), h = post_norm(x), for layer l.
   void mlp_block(int l, activations& a, const observer& observe) const;
   /// Hands cache.prefetch_hint(l + 1, q) layer l+1's query predicted from layer l's input (decode).
