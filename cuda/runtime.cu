@@ -3,15 +3,12 @@
 
 #include <cstdint>
 
+#include "check.cuh"
 #include "kvc/core/error.hpp"
 #include "kvc/cuda/runtime.hpp"
 
 namespace kvc::cuda {
 namespace {
-
-void check(cudaError_t status, const char* what) {
-  if (status != cudaSuccess) detail::fail("CUDA error in ", what, ": ", cudaGetErrorString(status));
-}
 
 // the conversion is the shared host-device one (kvc/core/dtype.hpp), not a second definition
 __global__ void bf16_to_f32_kernel(const bf16* src, float* dst, std::size_t n) {
