@@ -58,6 +58,10 @@ if(NOT last_output MATCHES "kvc-ok")
   message(FATAL_ERROR "consumer did not print kvc-ok:\n${last_output}")
 endif()
 message(STATUS "consumer output: ${last_output}")
+run(${KVC_SCRATCH}/consumer/kvc_consumer_compiled_policies)
+if(NOT last_output MATCHES "kvc-ok")
+  message(FATAL_ERROR "consumer linking kvc::policies did not print kvc-ok:\n${last_output}")
+endif()
 
 # 3. Negative cases: an impossible version, and the cuda component on a CPU-only install.
 configure_consumer(${KVC_SCRATCH}/consumer-v99 "99" "" rc)

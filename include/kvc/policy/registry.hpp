@@ -28,32 +28,24 @@ using policy_factory = std::function<std::unique_ptr<layer_cache>(const policy_s
 
 namespace detail {
 
-/// The built-in policies, by dtype: each factory parses its options and builds the cache for T.
-template <template <class> class Cache, class Options>
-std::unique_ptr<layer_cache> make_typed(const policy_spec& spec, const layer_shape& shape, const Options& o) {
-  return visit_dtype(o.storage, [&](auto tag) -> std::unique_ptr<layer_cache> {
-    return wrap_policy(Cache<decltype(tag)>(shape, o), spec.text);
-  });
-}
+using policy_factories = std::map<std::string, policy_factory, std::less<>>;
+
+#ifdef KVC_COMPILED_POLICIES
+/// The built-in policies, compiled once in kvc::policies (see builtin_policies.hpp).
+void add_compiled_builtin_policies(policy_factories& factories);
+#else
+inline void add_builtin_policies(policy_factories& factories);
+#endif
 
 struct policy_table {
   std::mutex mutex;
-  std::map<std::string, policy_factory, std::less<>> factories;
+  policy_factories factories;
 
-  policy_table() {
-    factories.emplace("full", [](const policy_spec& s, const layer_shape& shape) {
-      return make_typed<full_cache>(s, shape, full_options::from_spec(s));
-    });
-    factories.emplace("quant", [](const policy_spec& s, const layer_shape& shape) {
-      return make_typed<quant_cache>(s, shape, quant_options::from_spec(s));
-    });
-    factories.emplace("sparse", [](const policy_spec& s, const layer_shape& shape) {
-      return make_typed<sparse_cache>(s, shape, sparse_options::from_spec(s));
-    });
-    factories.emplace("tailorkv", [](const policy_spec& s, const layer_shape& shape) {
-      return make_typed<tailorkv_cache>(s, shape, tailorkv_options::from_spec(s));
-    });
-  }
+#ifdef KVC_COMPILED_POLICIES
+  policy_table() { add_compiled_builtin_policies(factories); }
+#else
+  policy_table() { add_builtin_policies(factories); }
+#endif
 };
 
 /// The process-wide table (one per program: an inline function's static).
@@ -160,3 +152,7 @@ inline std::unique_ptr<layer_cache> make_layer_cache(std::string_view spec_text,
 }
 
 }  // namespace kvc
+
+#ifndef KVC_COMPILED_POLICIES
+#include "kvc/policy/builtin_policies.hpp"
+#endif
