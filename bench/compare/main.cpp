@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
       });
       if (!plot.empty()) {
         std::vector<kvc::support::plot_point> points;
-        for (const auto& r : tr) points.push_back({r.overall.policy, r.overall.compression_ratio, r.overall.attn_rel_error});
+        for (const auto& r : tr) points.push_back({r.overall.policy, r.overall.compression_ratio, r.overall.attn_rel_error, {}});
         write_plot(plot, std::move(points), "kvc-bench compare: trace " + trace);
       }
       return 0;
@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
     });
     if (!plot.empty()) {
       std::vector<kvc::support::plot_point> points;
-      for (const auto& r : results) points.push_back({r.policy, r.compression_ratio, r.attn_rel_error});
+      for (const auto& r : results) points.push_back({r.policy, r.compression_ratio, r.attn_rel_error, {}});
       write_plot(plot, std::move(points), "kvc-bench compare: context " + std::to_string(o.context));
     }
   } catch (const kvc::error& e) {

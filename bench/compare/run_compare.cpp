@@ -47,36 +47,16 @@ struct layer_data {
 
 /// "quant:0 sparse:1-35": the policy names the layers of a tailorkv:calibrate cache chose.
 std::string chosen_plan(kv_cache& cache) {
-  std::string text;
-  std::string run_name;
-  int run_first = -1;
-  const auto close_run = [&](int last) {
-    if (run_first < 0) return;
-    if (!text.empty()) text += ' ';
-    text += run_name;
-    text += ':';
-    text += std::to_string(run_first);
-    if (last > run_first) {
-      text += '-';
-      text += std::to_string(last);
-    }
-  };
+  std::vector<std::string> chosen(std::size_t(cache.layers()));
   for (int l = 0; l < cache.layers(); ++l) {
-    std::string chosen;  // the layer's calibrated choice, for a tailorkv layer of any dtype
-    for (const dtype t : {dtype::bf16, dtype::f32, dtype::f16})
+    for (const dtype t : {dtype::bf16, dtype::f32, dtype::f16})  // a tailorkv layer of any dtype
       visit_dtype(t, [&](auto tag) {
-        if (const auto* c = cache.layer(l).as<tailorkv_cache<decltype(tag)>>(); c && c->calibrated()) chosen = c->chosen_spec();
+        if (const auto* c = cache.layer(l).as<tailorkv_cache<decltype(tag)>>(); c && c->calibrated())
+          chosen[std::size_t(l)] = c->chosen_spec();
       });
-    if (chosen.empty()) return {};
-    const std::string name = chosen.substr(0, chosen.find(':'));
-    if (name != run_name || run_first < 0) {
-      close_run(l - 1);
-      run_name = name;
-      run_first = l;
-    }
+    if (chosen[std::size_t(l)].empty()) return {};
   }
-  close_run(cache.layers() - 1);
-  return text;
+  return layer_kinds(chosen);
 }
 
 }  // namespace

@@ -119,15 +119,36 @@ void write_svg_scatter(std::ostream& os, const std::vector<plot_point>& points, 
      << escape(o.x_label) << "</text>\n"
      << "<text transform=\"translate(22," << num(top + ph / 2) << ") rotate(-90)\" text-anchor=\"middle\" "
      << "font-size=\"14\">" << escape(o.y_label) << "</text>\n";
-  // Points.
+  // Series: one colour each, a line through their points in x order, a legend entry.
   const char* colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"};
+  std::vector<std::string> series;
+  for (const auto& p : points)
+    if (!p.series.empty() && std::find(series.begin(), series.end(), p.series) == series.end()) series.push_back(p.series);
+  const auto series_color = [&](const std::string& name) {
+    return colors[std::size_t(std::find(series.begin(), series.end(), name) - series.begin()) % std::size(colors)];
+  };
+  for (std::size_t k = 0; k < series.size(); ++k) {
+    std::vector<std::pair<double, double>> line;
+    for (const auto& p : points)
+      if (p.series == series[k] && p.x > 0 && p.y > 0 && std::isfinite(p.x) && std::isfinite(p.y))
+        line.emplace_back(X(p.x), Y(p.y));
+    std::sort(line.begin(), line.end());
+    os << "<polyline fill=\"none\" stroke-width=\"1.5\" stroke=\"" << series_color(series[k]) << "\" points=\"";
+    for (const auto& [lx, ly] : line) os << num(lx) << ',' << num(ly) << ' ';
+    os << "\"/>\n";
+    const double ly = top + 18 + 18 * double(k);
+    os << "<line x1=\"" << num(left + pw - 170) << "\" y1=\"" << num(ly - 4) << "\" x2=\"" << num(left + pw - 145)
+       << "\" y2=\"" << num(ly - 4) << "\" stroke-width=\"2\" stroke=\"" << series_color(series[k]) << "\"/>\n"
+       << "<text x=\"" << num(left + pw - 138) << "\" y=\"" << num(ly) << "\">" << escape(series[k]) << "</text>\n";
+  }
+  // Points.
   std::size_t i = 0;
   std::vector<std::pair<double, double>> placed;  // label anchors so far: labels never overprint
   for (const auto& p : points) {
     if (!(p.x > 0) || !std::isfinite(p.x)) continue;
     const bool zero = !(p.y > 0) || !std::isfinite(p.y);
     const double cx = X(p.x), cy = zero ? top + ph : Y(p.y);
-    const char* c = colors[i++ % std::size(colors)];
+    const char* c = p.series.empty() ? colors[i++ % std::size(colors)] : series_color(p.series);
     const double lx = cx > left + 0.66 * pw ? cx - 8 : cx + 8;  // right third: label left of the point
     double ly = cy - 6;
     for (bool moved = true; moved;) {  // step below any label already placed at nearly the same spot

@@ -14,6 +14,9 @@ struct plot_point {
   std::string label;
   double x = 0;
   double y = 0;
+  /// Points of one non-empty series share a colour and are joined by a line in x order (a
+  /// frontier); the series names go in a legend. Points without one get a colour each.
+  std::string series;
 };
 
 struct plot_options {
@@ -25,7 +28,8 @@ struct plot_options {
 };
 
 /// Writes a standalone SVG: log-scale x and y axes with decade ticks (and 2, 5 minor ticks when
-/// the range is narrow), grid lines, axis labels, a title, and one circle + text label per point.
+/// the range is narrow), grid lines, axis labels, a title, one circle + text label per point, and
+/// a line and a legend entry per series.
 void write_svg_scatter(std::ostream& os, const std::vector<plot_point>& points, const plot_options& options);
 
 /// Same, to a file; throws kvc::error when it cannot be written.

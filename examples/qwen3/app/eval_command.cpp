@@ -2,17 +2,15 @@
 // baseline logits dump; table, JSON, CSV and an SVG plot.
 #include "app/eval_command.hpp"
 
-#include <unistd.h>
-
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include <omp.h>
 
 #include <CLI/CLI.hpp>
 
+#include "app/cli_input.hpp"
 #include "app/eval.hpp"
 #include "app/gguf_import.hpp"
 #include "kvc/core/error.hpp"
@@ -25,51 +23,8 @@
 #endif
 
 namespace kvc::qwen3 {
-namespace {
 
 namespace fs = std::filesystem;
-
-/// A progress bar on stderr, only when it is a terminal.
-void progress_bar(std::string_view what, std::size_t done, std::size_t total) {
-  static const bool tty = isatty(fileno(stderr));
-  if (!tty || total == 0) return;
-  const int width = 30, filled = int(double(width) * double(done) / double(total));
-  std::fprintf(stderr, "\r\033[K[%.*s%.*s] %zu/%zu %.*s", filled, "##############################", width - filled,
-               "                              ", done, total, int(what.size()), what.data());
-  if (done == total) std::fputc('\n', stderr);
-  std::fflush(stderr);
-}
-
-std::vector<std::int32_t> read_token_ids(const fs::path& path) {
-  std::ifstream in(path);
-  kvc::detail::require(bool(in), "cannot read --tokens-file ", path.string());
-  std::vector<std::int32_t> ids;
-  std::string item;
-  while (in >> item) {
-    std::stringstream ss(item);
-    std::string part;
-    while (std::getline(ss, part, ',')) {
-      if (part.empty()) continue;
-      std::size_t used = 0;
-      long v = -1;
-      try {
-        v = std::stol(part, &used);
-      } catch (const std::exception&) {
-      }
-      kvc::detail::require(used == part.size() && v >= 0, path.string(), ": '", part, "' is not a token id");
-      ids.push_back(std::int32_t(v));
-    }
-  }
-  return ids;
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  kvc::detail::require(bool(in), "cannot read --text ", path.string());
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-}  // namespace
 
 int eval_main(int argc, char** argv) {
   CLI::App app{"kvc-qwen3 eval: teacher-forced KL divergence, dPPL and top-1 agreement of KV-cache policies "
@@ -117,29 +72,10 @@ int eval_main(int argc, char** argv) {
 
   try {
     if (threads > 0) omp_set_num_threads(threads);
-    const model m = model::load(resolve_model_path(model_path));
-    std::vector<std::int32_t> tokens;
     const fs::path model_dir = resolve_model_path(model_path);
-#ifdef KVC_QWEN3_HAVE_TEXT
-    std::optional<tokenizer> tok;
-    if (!tokenizer_file.empty()) tok = tokenizer::from_file(tokenizer_file);
-    else if (fs::exists(model_dir / "tokenizer.json")) tok = tokenizer::from_file(model_dir / "tokenizer.json");
-#endif
-    if (!text_file.empty()) {
-#ifdef KVC_QWEN3_HAVE_TEXT
-      kvc::detail::require(tok.has_value(), "--text needs a tokenizer: pass --tokenizer FILE");
-      tokens = tok->encode(read_text(text_file));
-#else
-      kvc::detail::fail("this kvc-qwen3 was built without the tokenizer: use --tokens-file");
-#endif
-    } else if (!tokens_file.empty()) {
-      tokens = read_token_ids(tokens_file);
-    } else {
-      kvc::detail::fail("one of --text or --tokens-file is required");
-    }
-    for (auto id : tokens)
-      kvc::detail::require(id < m.config().vocab_size, "token id ", id, " is outside the vocabulary (",
-                           m.config().vocab_size, ")");
+    const model m = model::load(model_dir);
+    const std::vector<std::int32_t> tokens =
+        load_tokens(model_dir, text_file, tokens_file, tokenizer_file, m.config().vocab_size);
 
     if (!logits_out.empty()) {
       const std::size_t n = std::min(tokens.size(), o.context);
@@ -167,7 +103,8 @@ int eval_main(int argc, char** argv) {
     if (!plot.empty()) {
       std::vector<kvc::support::plot_point> pts;
       for (std::size_t i = 1; i < results.size(); ++i)  // the baseline row is the reference
-        pts.push_back({results[i].policy, results[i].compression_ratio, results[i].kl_mean});
+        pts.push_back({results[i].policy, results[i].compression_ratio, results[i].kl_mean,
+                       results[i].policy.starts_with("plan:") ? "per-layer plans" : "uniform policies"});
       kvc::support::plot_options po;
       po.title = "KV-cache policies on " + model_path.filename().string() + ", context " + std::to_string(o.context);
       po.y_label = "mean KL divergence vs " + o.baseline + " (nats, log)";
@@ -175,7 +112,10 @@ int eval_main(int argc, char** argv) {
     }
     if (needle) {
 #ifdef KVC_QWEN3_HAVE_TEXT
-      kvc::detail::require(tok.has_value(), "--needle needs a tokenizer: pass --tokenizer FILE");
+      const fs::path tok_file = find_tokenizer(model_dir, tokenizer_file);
+      kvc::detail::require(!tok_file.empty(), "--needle needs a tokenizer: pass --tokenizer FILE");
+      const tokenizer tok_obj = tokenizer::from_file(tok_file);
+      const tokenizer* tok = &tok_obj;
       no.policies = o.policies;
       const auto nr = run_needle(
           m, no, [&](std::string_view s) { return tok->encode(s); },

@@ -21,6 +21,7 @@
 #include "app/generate.hpp"
 #include "app/gguf_import.hpp"
 #include "app/kv_recorder.hpp"
+#include "app/search_plan_command.hpp"
 #include "kvc/core/error.hpp"
 #include "model/model.hpp"
 
@@ -407,6 +408,7 @@ int run(const cli_options& o) {
 int main(int argc, char** argv) {
   if (argc > 1 && std::string_view(argv[1]) == "eval") return kvc::qwen3::eval_main(argc - 1, argv + 1);
   if (argc > 1 && std::string_view(argv[1]) == "calibrate") return kvc::qwen3::calibrate_main(argc - 1, argv + 1);
+  if (argc > 1 && std::string_view(argv[1]) == "search-plan") return kvc::qwen3::search_plan_main(argc - 1, argv + 1);
   if (argc > 1 && std::string_view(argv[1]) == "channel-agreement")
     return kvc::qwen3::channel_agreement_main(argc - 1, argv + 1);
   CLI::App app{"kvc-qwen3: Qwen3 / Llama reference forward pass with kvc KV-cache policies"};

@@ -46,6 +46,9 @@ struct activations {
 
   /// Sizes every buffer for `tokens` rows of `config`'s widths and sets rows = tokens.
   void prepare(const model_config& config, std::size_t tokens);
+  /// The bytes prepare(config, tokens) allocates (every buffer and the positions), from the same
+  /// list of buffers prepare sizes; planners count it (kvc-plan).
+  static std::size_t bytes_for(const model_config& config, std::size_t tokens);
 };
 
 }  // namespace kvc::qwen3

@@ -108,4 +108,16 @@ std::size_t model_weights::total_bytes() const {
   return n;
 }
 
+std::size_t weight_bytes_for(const model_config& c, kvc::dtype type) {
+  const std::size_t H = std::size_t(c.hidden_size), V = std::size_t(c.vocab_size);
+  const std::size_t I = std::size_t(c.intermediate_size), Q = std::size_t(c.q_width());
+  const std::size_t KV = std::size_t(c.kv_width()), D = std::size_t(c.head_dim);
+  const std::size_t per_layer = 2 * H                        // input and post-attention norms
+                                + Q * H + 2 * KV * H + H * Q  // q, k, v, o projections
+                                + 3 * I * H                   // gate, up, down
+                                + (c.has_qk_norm() ? 2 * D : 0);
+  const std::size_t elements = V * H * (c.tie_word_embeddings ? 1 : 2) + H + std::size_t(c.num_layers) * per_layer;
+  return elements * kvc::dtype_size(type);
+}
+
 }  // namespace kvc::qwen3

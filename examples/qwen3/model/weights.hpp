@@ -53,4 +53,9 @@ struct model_weights {
   friend struct weight_binder;
 };
 
+/// The bytes of every tensor model_weights::bind reads from a checkpoint of `config` stored as
+/// `type` (matrices, embeddings, lm_head unless tied, norms), without opening one: planners count
+/// it (kvc-plan). Equals the bound checkpoint's tensor bytes (tests/plan/test_memory_plan.cpp).
+std::size_t weight_bytes_for(const model_config& config, kvc::dtype type);
+
 }  // namespace kvc::qwen3

@@ -35,6 +35,27 @@ struct cache_plan {
     detail::require(scores.empty() || scores.size() == layers.size(), "plan has ", scores.size(),
                     " scores for ", layers.size(), " layers");
   }
+
+  /// The layers' policy kinds in runs, e.g. "quant:0 sparse:1-35" (layer_kinds).
+  std::string kinds() const;
 };
+
+/// Runs of consecutive layers with the same policy kind (the spec up to ':'):
+/// {"quant:k=1", "sparse:topk=8", "sparse:topk=8"} gives "quant:0 sparse:1-2".
+inline std::string layer_kinds(const std::vector<std::string>& specs) {
+  std::string text;
+  for (std::size_t first = 0; first < specs.size();) {
+    const std::string kind = specs[first].substr(0, specs[first].find(':'));
+    std::size_t last = first;
+    while (last + 1 < specs.size() && specs[last + 1].substr(0, specs[last + 1].find(':')) == kind) ++last;
+    if (!text.empty()) text += ' ';
+    text += kind + ':' + std::to_string(first);
+    if (last > first) text += '-' + std::to_string(last);
+    first = last + 1;
+  }
+  return text;
+}
+
+inline std::string cache_plan::kinds() const { return layer_kinds(layers); }
 
 }  // namespace kvc

@@ -99,6 +99,13 @@ class layer_cache {
   /// fork(src, ...) would, in `fork_cost`.
   virtual memory_footprint growth(std::span<const seq_run> batch, bool attends) const = 0;
   virtual memory_footprint fork_cost(seq_id src) const = 0;
+  /// Scratch a decode step allocates per sequence once it holds `held` tokens (sparse's gather
+  /// buffer, kept for the next steps), beyond what growth() of the prefill says; {} for
+  /// policies without such scratch. Planners add it to size a cache ahead (kvc::plan_kv_bytes).
+  virtual memory_footprint decode_scratch(std::size_t held) const {
+    (void)held;
+    return {};
+  }
   /// Saves `seq`'s stored form under `prefix`; loads it into `seq` (new or empty).
   virtual void save_state(seq_id seq, sequence_state& state, const std::string& prefix) const = 0;
   virtual void load_state(seq_id seq, const sequence_state& state, const std::string& prefix) = 0;
@@ -222,20 +229,27 @@ class policy_layer_cache final : public layer_cache {
   memory_footprint growth(std::span<const seq_run> batch, bool attends) const override {
     if constexpr (sequences_ok) {
       detail::growth g;
+      std::optional<P> fresh;  // every new sequence starts as this one (made once: it may allocate)
       for (const seq_run& r : batch) {
         const auto it = seqs_.find(r.seq);
         if (it != seqs_.end()) {
           g += it->second.growth(r.tokens, attends);
         } else {  // a new sequence: what it holds empty, then its growth
-          const P fresh = any().empty_like();
-          g.direct += fresh.footprint() - fresh.pooled_footprint();
-          g += fresh.growth(r.tokens, attends);
+          if (!fresh) fresh.emplace(any().empty_like());
+          g.direct += fresh->footprint() - fresh->pooled_footprint();
+          g += fresh->growth(r.tokens, attends);
         }
       }
       return g.bytes();
     } else {
       unsupported("a byte budget");
     }
+  }
+  memory_footprint decode_scratch(std::size_t held) const override {
+    if constexpr (requires(const P& p) { { p.decode_scratch(held) } -> std::same_as<memory_footprint>; })
+      return any().decode_scratch(held);
+    else
+      return {};
   }
   memory_footprint fork_cost(seq_id src) const override {
     if constexpr (sequences_ok) {

@@ -201,7 +201,8 @@ class quant_cache {
   }
 
   /// What appending n tokens would allocate: the residual ring and sinks on the first append,
-  /// and chunk pages for the blocks it flushes (plus a copy of a shared chunk it writes into).
+  /// and chunk pages for the blocks it flushes (plus a copy of a shared chunk it writes into);
+  /// metadata_bytes grows by the flushed blocks' scales and mins (held in those chunks).
   detail::growth growth(std::size_t n, bool = true) const {
     detail::growth g;
     if (n == 0) return g;
@@ -212,6 +213,7 @@ class quant_cache {
     const std::size_t C = ring_capacity(), after = ring_n_ + to_ring;
     const std::size_t flushes = after >= C ? (after - C) / options_.group + 1 : 0;
     if (flushes == 0) return g;
+    g.direct.metadata_bytes += flushes * layout_.metadata_bytes();  // of the chunk bytes: scales, mins
     const std::size_t bpc = blocks_per_chunk();
     g.add_pages(chunks_.pool().get(), (blocks_ + flushes + bpc - 1) / bpc - chunks_.size(), true);
     if (blocks_ % bpc != 0 && chunks_.shared(chunks_.size() - 1))

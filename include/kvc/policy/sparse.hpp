@@ -262,6 +262,14 @@ class sparse_cache {
     size_ = n;
   }
 
+  /// The gather buffer (K and V rows of the top-k host tokens, on the device) that decode steps
+  /// allocate once the sequence holds `held` tokens: the host tier holds all but the sinks and
+  /// the window, and a step gathers min(topk, host tokens) rows.
+  memory_footprint decode_scratch(std::size_t held) const {
+    const std::size_t resident = options_.sink + options_.window;
+    const std::size_t host = held > resident ? held - resident : 0;
+    return {2 * std::min(options_.topk, host) * row_elems_ * sizeof(T), 0, 0, 0};
+  }
   /// What appending n tokens would allocate: the gather buffer's growth for a decode step
   /// (`attends`, n = 1), host blocks and selector metadata for the tokens it offloads.
   detail::growth growth(std::size_t n, bool attends = true) const {

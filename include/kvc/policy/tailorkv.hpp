@@ -247,6 +247,15 @@ class tailorkv_cache {
     g.direct.device_bytes -= std::min(g.direct.device_bytes, staged_bytes());  // the staged rows are freed
     return g;
   }
+  /// The chosen policy's decode scratch; before calibration the sparse choice's (the larger).
+  memory_footprint decode_scratch(std::size_t held) const {
+    return visit_chosen(
+        [&](const auto& c) -> memory_footprint {
+          if constexpr (std::is_same_v<std::decay_t<decltype(c)>, sparse_type>) return c.decode_scratch(held);
+          else return {};
+        },
+                        [&] { return sparse_type(shape_, options_.sparse_for()).decode_scratch(held); });
+  }
   /// The chosen policy's pools (nullptr before calibration: none yet).
   const void* pool_id() const {
     return visit_chosen([](const auto& c) { return c.pool_id(); }, [] { return static_cast<const void*>(nullptr); });
