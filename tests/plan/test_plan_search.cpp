@@ -76,6 +76,20 @@ TEST_CASE("choose_plan finds the exhaustive optimum when costs need no rounding"
   }
 }
 
+TEST_CASE("choose_plan keeps a uniform plan at exactly the budget feasible", "[plan][search]") {
+  // costs with a large common divisor and a budget of exactly 30 × the middle one: units of the
+  // divisor are exact, so the uniform plan (or a better one) is found, never a worse one
+  layer_sensitivity s;
+  s.candidates = {"a", "b", "c"};
+  s.device_bytes = {565248, 368640, 270336};
+  s.host_bytes = {0, 0, 0};
+  s.kl.assign(30, {0.0, 1e-4, 1e-2});
+  s.kl[29][2] = 2e-4;  // one layer where the cheaper candidate costs little more
+  const searched_plan p = choose_plan(s, 30 * 368640);
+  CHECK(p.device_bytes <= 30 * 368640);
+  CHECK(p.predicted_kl <= 30 * 1e-4 + 1e-12);
+}
+
 TEST_CASE("choose_plan never exceeds the budget when it rounds costs", "[plan][search]") {
   const auto seed = test::fresh_seed();
   INFO("seed " << seed);

@@ -17,6 +17,7 @@
 
 #include "app/batch_generate.hpp"
 #include "app/calibrate_command.hpp"
+#include "app/cli_input.hpp"
 #include "app/eval_command.hpp"
 #include "app/generate.hpp"
 #include "app/gguf_import.hpp"
@@ -273,11 +274,11 @@ int run(const cli_options& o) {
   const bool want_text = !o.prompt.empty() || !o.prompt_file.empty() || o.chat || !o.batch_prompts.empty();
 #ifdef KVC_QWEN3_HAVE_TEXT
   std::optional<tokenizer> tok;
-  fs::path tok_file = o.tokenizer_file;
-  if (tok_file.empty() && fs::exists(o.model_dir / "tokenizer.json")) tok_file = o.model_dir / "tokenizer.json";
+  const fs::path model_dir = resolve_model_path(o.model_dir);  // a GGUF's import directory
+  const fs::path tok_file = find_tokenizer(model_dir, o.tokenizer_file);
   if (!tok_file.empty()) tok = tokenizer::from_file(tok_file);
   kvc::detail::require(!want_text || tok.has_value(), "--prompt, --prompt-file, --chat and --batch-prompts need a tokenizer: ",
-                       (o.model_dir / "tokenizer.json").string(), " is absent; pass --tokenizer FILE");
+                       (model_dir / "tokenizer.json").string(), " is absent; pass --tokenizer FILE");
   sampler pick_sampler(sampling_from(o, want_text));
   g.stop_ids = stop_ids(m, tok ? &*tok : nullptr);
   const token_picker pick = [&](std::span<const float> logits) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <numeric>
 
 #include "kvc/core/error.hpp"
 #include "kvc/memory_plan.hpp"
@@ -104,7 +105,11 @@ searched_plan choose_plan(const layer_sensitivity& s, std::size_t budget, std::s
   kvc::detail::require(smallest <= budget, "search-plan: the budget of ", budget,
                        " device bytes is below the smallest plan of these candidates, ", smallest,
                        " bytes (every layer on its cheapest candidate)");
-  const std::size_t unit = std::max<std::size_t>(1, (budget + resolution - 1) / resolution);
+  // Units: the costs' greatest common divisor when that leaves few enough (exact: a uniform plan
+  // at exactly the budget stays feasible), else budget / resolution with every cost rounded up.
+  std::size_t unit = 0;
+  for (const std::size_t b : s.device_bytes) unit = std::gcd(unit, b);
+  if (unit == 0 || budget / unit > resolution) unit = std::max<std::size_t>(1, (budget + resolution - 1) / resolution);
   const std::size_t cap = budget / unit;  // whole units the plan may use
   std::vector<std::size_t> cost(C);
   for (std::size_t c = 0; c < C; ++c) cost[c] = (s.device_bytes[c] + unit - 1) / unit;

@@ -52,8 +52,9 @@ struct searched_plan {
 };
 
 /// The plan minimising Σ_l kl[l][choice_l] with Σ_l device_bytes[choice_l] ≤ `budget`: a
-/// knapsack over layers by dynamic programming, each cost rounded up to units of
-/// budget / `resolution` bytes, so the plan never exceeds the budget (and loses at most one unit
+/// knapsack over layers by dynamic programming in units of the costs' greatest common divisor
+/// (exact) when the budget is at most `resolution` of them, else of budget / `resolution` bytes
+/// with each cost rounded up, so the plan never exceeds the budget (and loses at most one unit
 /// per layer of it). Throws kvc::error when every layer on its cheapest candidate exceeds the
 /// budget, naming both.
 searched_plan choose_plan(const layer_sensitivity& s, std::size_t budget, std::size_t resolution = 20000);
