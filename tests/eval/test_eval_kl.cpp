@@ -2,6 +2,7 @@
 // are caught, and the counts follow the protocol.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <random>
 
 #include "app/eval.hpp"
@@ -102,4 +103,28 @@ TEST_CASE("eval: bad options are rejected") {
   o.prefill = 4;
   o.policies = {"nosuchpolicy"};
   CHECK_THROWS_AS(kvc::qwen3::run_eval(m, tokens, o), kvc::error);
+}
+
+TEST_CASE("eval: batch_means_ci95 against a hand computation and a simulation") {
+  // 4 blocks of 2: means 1, 2, 3, 4 -> sd sqrt(5/3), t(0.975, 3) = 3.182
+  const std::vector<double> x{0.5, 1.5, 2, 2, 3, 3, 1, 7, 99};  // the 9th value is a partial block: dropped
+  CHECK(kvc::qwen3::batch_means_ci95(x, 2) == Approx(3.182 * std::sqrt(5.0 / 3.0) / 2.0).epsilon(1e-12));
+  CHECK(kvc::qwen3::batch_means_ci95(std::vector<double>{1, 2, 3}, 2) == 0.0);  // one block: no interval
+  // On independent draws the interval covers the true mean about 95% of the time.
+  const auto seed = kvc::test::fresh_seed();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  std::exponential_distribution<double> draw(4.0);  // skewed like KL values, mean 0.25
+  int covered = 0;
+  const int trials = 400;
+  for (int t = 0; t < trials; ++t) {
+    std::vector<double> v(640);
+    for (double& d : v) d = draw(rng);
+    double mean = 0;
+    for (double d : v) mean += d;
+    mean /= double(v.size());
+    covered += std::fabs(mean - 0.25) <= kvc::qwen3::batch_means_ci95(v);
+  }
+  CHECK(covered >= int(0.90 * trials));
+  CHECK(covered <= int(0.99 * trials));
 }

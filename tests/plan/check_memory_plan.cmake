@@ -17,6 +17,7 @@ endfunction()
 expect(0 device_bytes 1572864 kv_held)
 expect(0 metadata_bytes 0 kv_held)
 expect(0 host_bytes 0 kv_held)
+expect(0 window_bytes 0 kv_held)
 # activations of a 2048-token chunk: (3 x 64 + 2 x 128 + 2 x 64 + 2 x 128) x 2048 x 4 B, the
 # predicted query row 128 x 4, the positions 2048 x 4 and one logits row of 128 x 4
 expect(0 activations 6824960)
@@ -33,4 +34,6 @@ expect(1 max_context 643072)
 # = 40,960 B; (49,152 + 40,960) x 6 = 540,672. Scales and mins: 27 x 512 B x 6 = 82,944.
 expect(2 device_bytes 540672 kv_held)
 expect(2 metadata_bytes 82944 kv_held)
+# of the device bytes, the ring is the full-precision window: 40,960 x 6 = 245,760
+expect(2 window_bytes 245760 kv_held)
 expect(3 fits ON)

@@ -127,9 +127,16 @@ TEST_CASE("planned KV bytes equal footprint() of the built cache for every polic
           INFO("planned device " << want.device_bytes << " host " << want.host_bytes << "; built device "
                                  << built.device_bytes << " host " << built.host_bytes);
           INFO("planned metadata " << want.metadata_bytes << "; built metadata " << built.metadata_bytes);
+          INFO("planned windows " << want.window_bytes << "; built windows " << built.window_bytes);
           const double gap = std::max({relative_gap(want.device_bytes, built.device_bytes),
                                        relative_gap(want.host_bytes, built.host_bytes),
-                                       relative_gap(want.metadata_bytes, built.metadata_bytes)});
+                                       relative_gap(want.metadata_bytes, built.metadata_bytes),
+                                       relative_gap(want.window_bytes, built.window_bytes)});
+          // sinks and recent windows: none in full caches, some in every quantized and sparse one
+          const bool windowed = plan.layers.back().starts_with("quant") || plan.layers.back().starts_with("sparse");
+          if (plan.layers.back().starts_with("full")) CHECK(built.window_bytes == 0);
+          if (windowed) CHECK(built.window_bytes > 0);
+          CHECK(built.window_bytes <= built.device_bytes);
           CHECK(gap <= planned_vs_built_tolerance);
           CHECK(cache.size(0, seq_id(0)) == context);
           worst = std::max(worst, gap);

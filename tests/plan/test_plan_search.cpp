@@ -123,6 +123,37 @@ TEST_CASE("choose_plan rejects a budget below the smallest plan", "[plan][search
   CHECK(std::fabs(q.predicted_kl - 0.3) <= 1e-12);
 }
 
+TEST_CASE("merge_sensitivities appends the candidates the first report lacks", "[plan][search]") {
+  layer_sensitivity a;
+  a.candidates = {"full:bf16", "quant:k=4,v=4"};
+  a.device_bytes = {1000, 400};
+  a.host_bytes = {0, 0};
+  a.plan_context = 64;
+  a.tokens_scored = 16;
+  a.kl = {{0.0, 0.25}, {0.0, 0.5}};
+  layer_sensitivity b = a;
+  b.candidates = {"quant:k=4,v=4", "quant:k=8,v=4"};
+  b.device_bytes = {999, 600};
+  b.host_bytes = {0, 7};
+  b.kl = {{9.0, 0.125}, {9.0, 0.0625}};
+  const auto m = merge_sensitivities(a, b, "b.json");
+  CHECK(m.candidates == std::vector<std::string>{"full:bf16", "quant:k=4,v=4", "quant:k=8,v=4"});
+  CHECK(m.device_bytes == std::vector<std::size_t>{1000, 400, 600});  // a's values for the shared spec
+  CHECK(m.host_bytes == std::vector<std::size_t>{0, 0, 7});
+  CHECK(m.kl == std::vector<std::vector<double>>{{0.0, 0.25, 0.125}, {0.0, 0.5, 0.0625}});
+  // the merged table chooses across both: at 1000 bytes, k8/v4 on the layer where it saves most KL (layer 1)
+  CHECK(choose_plan(m, 1000).plan.layers == std::vector<std::string>{"quant:k=4,v=4", "quant:k=8,v=4"});
+
+  b.tokens_scored = 32;
+  CHECK_THROWS_WITH(merge_sensitivities(a, b, "b.json"), Catch::Contains("b.json") && Catch::Contains("tokens_scored 32"));
+  b.tokens_scored = 16;
+  b.plan_context = 128;
+  CHECK_THROWS_WITH(merge_sensitivities(a, b, "b.json"), Catch::Contains("plan_context 128"));
+  b.plan_context = 64;
+  b.kl.pop_back();
+  CHECK_THROWS_WITH(merge_sensitivities(a, b, "b.json"), Catch::Contains("KL for 1 layers"));
+}
+
 TEST_CASE("measure_sensitivity on a tiny checkpoint: the baseline costs nothing, coarser codes cost more",
           "[plan][search][model]") {
   const auto seed = test::fresh_seed();

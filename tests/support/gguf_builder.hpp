@@ -43,6 +43,25 @@ struct gguf_builder {
     put<std::uint32_t>(8);
     str(v);
   }
+  void kv_bool(const std::string& key, bool v) {
+    str(key);
+    put<std::uint32_t>(7);
+    put<std::uint8_t>(v ? 1 : 0);
+  }
+  void kv_str_array(const std::string& key, const std::vector<std::string>& items) {
+    str(key);
+    put<std::uint32_t>(9);
+    put<std::uint32_t>(8);
+    put<std::uint64_t>(items.size());
+    for (const auto& s : items) str(s);
+  }
+  void kv_i32_array(const std::string& key, const std::vector<std::int32_t>& items) {
+    str(key);
+    put<std::uint32_t>(9);
+    put<std::uint32_t>(5);
+    put<std::uint64_t>(items.size());
+    for (auto v : items) put(v);
+  }
   void tensor_info(const std::string& name, std::vector<std::uint64_t> dims, std::uint32_t type,
                    std::uint64_t offset) {
     str(name);

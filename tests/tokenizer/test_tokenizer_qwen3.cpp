@@ -1,4 +1,4 @@
-// The real Qwen3 tokenizer (../shared/data/qwen3/tokenizer.json) against Hugging Face `tokenizers` goldens.
+// The real Qwen3 tokenizer and chat template (../shared/data/qwen3/) against Hugging Face goldens.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -7,12 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "app/text/jinja.hpp"
 #include "app/text/normalize.hpp"
 #include "app/text/thinking.hpp"
 #include "app/text/tokenizer.hpp"
 #include "app/text/utf8.hpp"
 #include "kvc/core/error.hpp"
 #include "support/skip.hpp"
+#include "tokenizer/encode_goldens.hpp"
 
 using kvc::qwen3::tokenizer;
 
@@ -28,19 +30,11 @@ const tokenizer& qwen3() {
 }
 
 const nlohmann::json& goldens() {
-  static const nlohmann::json j = [] {
-    std::ifstream in(kvc::test::data_dir() / "tokenizer" / "encode_goldens.json");
-    REQUIRE(in.good());
-    return nlohmann::json::parse(in);
-  }();
+  static const nlohmann::json j = kvc::test::load_json(kvc::test::data_dir() / "tokenizer" / "encode_goldens.json");
   return j;
 }
 
-std::string from_hex(const std::string& hex) {
-  std::string out;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-  return out;
-}
+using kvc::test::from_hex;
 
 }  // namespace
 
@@ -136,4 +130,23 @@ TEST_CASE("Qwen3 thinking split on a generated reply", "[tokenizer][qwen3]") {
   CHECK_FALSE(open.closed);
   CHECK(open.thinking == "still going");
   CHECK(open.answer.empty());
+}
+
+TEST_CASE("Qwen3's own Jinja chat template, run by kvc's interpreter, matches transformers", "[tokenizer][qwen3][jinja]") {
+  qwen3();  // skips when the shared Qwen3 files are absent
+  std::ifstream cfg(kvc::test::shared_dir() / "data/qwen3/tokenizer_config.json");
+  REQUIRE(cfg.good());
+  const auto tmpl = kvc::qwen3::jinja_template::parse(nlohmann::json::parse(cfg).at("chat_template").get<std::string>(),
+                                                      "Qwen3 chat template");
+  std::ifstream in(kvc::test::data_dir() / "tokenizer" / "chat_goldens.json");
+  REQUIRE(in.good());
+  const auto chats = nlohmann::ordered_json::parse(in);
+  REQUIRE(chats.at("cases").size() >= 20);
+  for (const auto& c : chats.at("cases")) {
+    INFO("case " << c.at("name").get<std::string>());
+    nlohmann::ordered_json context = c.at("options");
+    context["messages"] = c.at("messages");
+    if (!context.contains("add_generation_prompt")) context["add_generation_prompt"] = false;
+    CHECK(tmpl.render(context) == c.at("rendered").get<std::string>());
+  }
 }

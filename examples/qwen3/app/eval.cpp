@@ -37,7 +37,33 @@ struct accumulator {
   double seconds = 0;
 };
 
+/// Student's t quantile t(0.975, dof), from a table up to 30 degrees of freedom, then 1.96 + 2.4/dof.
+double t975(std::size_t dof) {
+  static constexpr double table[] = {0,     12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+                                     2.201, 2.179,  2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080,
+                                     2.074, 2.069,  2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
+  return dof <= 30 ? table[dof] : 1.96 + 2.4 / double(dof);
+}
+
 }  // namespace
+
+double batch_means_ci95(std::span<const double> x, std::size_t block) {
+  kvc::detail::require(block >= 1, "batch_means_ci95: block must be positive");
+  const std::size_t b = x.size() / block;
+  if (b < 2) return 0.0;
+  std::vector<double> means(b);
+  for (std::size_t i = 0; i < b; ++i) {
+    double s = 0;
+    for (std::size_t j = 0; j < block; ++j) s += x[i * block + j];
+    means[i] = s / double(block);
+  }
+  double mean = 0;
+  for (double m : means) mean += m;
+  mean /= double(b);
+  double ss = 0;
+  for (double m : means) ss += (m - mean) * (m - mean);
+  return t975(b - 1) * std::sqrt(ss / double(b - 1)) / std::sqrt(double(b));
+}
 
 std::vector<eval_result> run_eval(const model& m, std::span<const std::int32_t> tokens, const eval_options& o,
                                   const eval_progress& progress, const cache_factory& factory) {
@@ -119,6 +145,7 @@ std::vector<eval_result> run_eval(const model& m, std::span<const std::int32_t> 
     double sum = 0;
     for (double k : a.kl) sum += k;
     r.kl_mean = sum / double(a.kl.size());
+    r.kl_ci95 = batch_means_ci95(a.kl);
     auto sorted = a.kl;
     std::sort(sorted.begin(), sorted.end());
     r.kl_p99 = sorted[std::min(sorted.size() - 1, std::size_t(std::ceil(0.99 * double(sorted.size()))) - 1)];
@@ -151,6 +178,7 @@ const support::text_column<eval_result> columns[] = {
     {"host B/tok", [](const eval_result& r) { return fixed(r.host_bytes_per_token, 1); }},
     {"ratio", [](const eval_result& r) { return fixed(r.compression_ratio, 2) + "x"; }},
     {"KL mean", [](const eval_result& r) { return sci(r.kl_mean); }},
+    {"KL ±95%", [](const eval_result& r) { return sci(r.kl_ci95); }},
     {"KL p99", [](const eval_result& r) { return sci(r.kl_p99); }},
     {"PPL", [](const eval_result& r) { return fixed(r.ppl, 3); }},
     {"dPPL", [](const eval_result& r) {
@@ -171,7 +199,7 @@ void write_eval_json(std::ostream& os, const std::vector<eval_result>& results) 
   nlohmann::json out = nlohmann::json::array();
   for (const auto& r : results)
     out.push_back({{"policy", r.policy}, {"context", r.context}, {"tokens_scored", r.tokens_scored},
-                   {"kl_mean", r.kl_mean}, {"kl_p99", r.kl_p99}, {"kl_max", r.kl_max}, {"ppl", r.ppl},
+                   {"kl_mean", r.kl_mean}, {"kl_ci95", r.kl_ci95}, {"kl_p99", r.kl_p99}, {"kl_max", r.kl_max}, {"ppl", r.ppl},
                    {"delta_ppl", r.delta_ppl}, {"top1_agreement", r.top1_agreement},
                    {"device_bytes_per_token", r.device_bytes_per_token},
                    {"host_bytes_per_token", r.host_bytes_per_token},
@@ -181,11 +209,11 @@ void write_eval_json(std::ostream& os, const std::vector<eval_result>& results) 
 }
 
 void write_eval_csv(std::ostream& os, const std::vector<eval_result>& results) {
-  os << "policy,context,tokens_scored,kl_mean,kl_p99,kl_max,ppl,delta_ppl,top1_agreement,"
+  os << "policy,context,tokens_scored,kl_mean,kl_ci95,kl_p99,kl_max,ppl,delta_ppl,top1_agreement,"
         "device_bytes_per_token,host_bytes_per_token,metadata_bytes_per_token,compression_ratio,seconds\n";
   os << std::setprecision(9);
   for (const auto& r : results)
-    os << '"' << r.policy << "\"," << r.context << ',' << r.tokens_scored << ',' << r.kl_mean << ',' << r.kl_p99
+    os << '"' << r.policy << "\"," << r.context << ',' << r.tokens_scored << ',' << r.kl_mean << ',' << r.kl_ci95 << ',' << r.kl_p99
        << ',' << r.kl_max << ',' << r.ppl << ',' << r.delta_ppl << ',' << r.top1_agreement << ','
        << r.device_bytes_per_token << ',' << r.host_bytes_per_token << ',' << r.metadata_bytes_per_token << ','
        << r.compression_ratio << ',' << r.seconds << '\n';

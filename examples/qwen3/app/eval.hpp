@@ -37,6 +37,7 @@ struct eval_result {
   std::size_t context = 0;
   std::size_t tokens_scored = 0;
   double kl_mean = 0;           // mean KL(p_baseline ‖ p_policy), nats
+  double kl_ci95 = 0;           // half-width of a 95% confidence interval on kl_mean (batch_means_ci95)
   double kl_p99 = 0;            // 99th percentile of the per-token KL
   double kl_max = 0;
   double ppl = 0;               // exp(mean NLL of the true next token)
@@ -59,6 +60,13 @@ using eval_progress = std::function<void(std::string_view, std::size_t, std::siz
 /// Runs the evaluation over `tokens` // [n]; needs n >= context (one window at least) and
 /// prefill < context. The baseline row comes first in the result, then one row per policy (a
 /// policy equal to the baseline spec is run again, not copied). Throws kvc::error on bad options.
+/// Half-width of a 95% confidence interval on the mean of `x` by batch means: consecutive
+/// blocks of `block` values (the last partial block dropped) are averaged, and the interval is
+/// t(0.975, b − 1) × sd(block means) / √b over the b blocks. Neighbouring tokens' KL values are
+/// correlated, so a per-token interval would be too narrow; blocks of 32 tokens are nearly
+/// independent. 0 with fewer than two blocks.
+double batch_means_ci95(std::span<const double> x, std::size_t block = 32);
+
 std::vector<eval_result> run_eval(const model& m, std::span<const std::int32_t> tokens,
                                   const eval_options& options, const eval_progress& progress = {},
                                   const cache_factory& make_cache = {});

@@ -8,6 +8,7 @@
 #include <regex>
 #include <vector>
 
+#include "app/gguf_tokenizer.hpp"
 #include "kvc/core/error.hpp"
 #include "kvc/io/safetensors_writer.hpp"
 
@@ -144,6 +145,7 @@ void import_gguf(const std::filesystem::path& gguf_path, const std::filesystem::
   require(bool(os), "cannot write ", (out_dir / "config.json").string());
   os << config.dump(2) << '\n';
   require(bool(os), "cannot write ", (out_dir / "config.json").string());
+  write_gguf_tokenizer(f, out_dir);
 }
 
 std::filesystem::path resolve_model_path(const std::filesystem::path& path) {
@@ -155,6 +157,8 @@ std::filesystem::path resolve_model_path(const std::filesystem::path& path) {
       std::filesystem::last_write_time(stamp) < std::filesystem::last_write_time(path)) {
     std::fprintf(stderr, "importing %s into %s (once)\n", path.string().c_str(), dir.string().c_str());
     import_gguf(path, dir);
+  } else if (!std::filesystem::exists(dir / "tokenizer.json")) {
+    write_gguf_tokenizer(kvc::io::gguf_file::open(path), dir);  // an import made before tokenizers were
   }
   return dir;
 }

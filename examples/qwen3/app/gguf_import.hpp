@@ -27,14 +27,15 @@ std::string gguf_to_hf_name(const std::string& gguf_name);
 /// halves). w // [heads * head_dim, cols] row-major, rows reordered in place.
 void unpermute_qk_rows(float* w, int heads, int head_dim, std::int64_t cols);
 
-/// Writes `out_dir/config.json` and `out_dir/model.safetensors` (every tensor dequantized to
-/// `storage`: f32 keeps the GGUF values exactly, bf16 rounds them). Llama q/k weights are
-/// un-permuted. Creates out_dir. Throws kvc::error naming the file and tensor at fault.
+/// Writes `out_dir/config.json`, `out_dir/model.safetensors` (every tensor dequantized to
+/// `storage`: f32 keeps the GGUF values exactly, bf16 rounds them) and the tokenizer files of
+/// write_gguf_tokenizer. Llama q/k weights are un-permuted. Creates out_dir. Throws kvc::error naming the file and tensor at fault.
 void import_gguf(const std::filesystem::path& gguf_path, const std::filesystem::path& out_dir,
                  kvc::dtype storage = kvc::dtype::f32);
 
 /// For a path ending in `.gguf`: the directory `<path>.kvc` holding its import, made by
-/// import_gguf on first use (or when older than the GGUF file). Other paths are returned as is.
+/// import_gguf on first use (or when older than the GGUF file), with the tokenizer.json and
+/// chat_template.jinja of its metadata (write_gguf_tokenizer). Other paths are returned as is.
 std::filesystem::path resolve_model_path(const std::filesystem::path& path);
 
 }  // namespace kvc::qwen3

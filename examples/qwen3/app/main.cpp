@@ -27,7 +27,7 @@
 #include "model/model.hpp"
 
 #ifdef KVC_QWEN3_HAVE_TEXT
-#include "app/text/chat_template.hpp"
+#include "app/text/chat_format.hpp"
 #include "app/text/sampler.hpp"
 #include "app/text/tokenizer.hpp"
 #endif
@@ -182,9 +182,9 @@ std::vector<chat_message> conversation_of(const cli_options& o, const std::strin
 }
 
 /// The token ids of one prompt as --prompt gives them: through the chat template, or as is with --raw.
-std::vector<std::int32_t> encode_prompt(const cli_options& o, const tokenizer& tok, const chat_options& copt,
-                                        const std::string& user) {
-  return tok.encode(o.raw ? user : render_chat(conversation_of(o, user), copt));
+std::vector<std::int32_t> encode_prompt(const cli_options& o, const tokenizer& tok, const chat_format& chat,
+                                        const chat_options& copt, const std::string& user) {
+  return tok.encode(o.raw ? user : chat.render(conversation_of(o, user), copt));
 }
 
 /// The non-blank lines of a --batch-prompts file (a trailing CR dropped), in order.
@@ -203,11 +203,11 @@ std::vector<std::string> read_prompt_lines(const fs::path& file) {
 /// --batch-prompts: every prompt decoded together (app/batch_generate), one sampler each; prints
 /// each reply after its index ("[i] ...") and a summary on stderr.
 int run_batch_prompts(const cli_options& o, const model& m, kvc::kv_cache& cache, const tokenizer& tok,
-                      const chat_options& copt, const std::vector<std::int32_t>& stop) {
+                      const chat_format& chat, const chat_options& copt, const std::vector<std::int32_t>& stop) {
   const auto lines = read_prompt_lines(o.batch_prompts);
   std::vector<std::vector<std::int32_t>> prompts;
   for (std::size_t i = 0; i < lines.size(); ++i) {
-    prompts.push_back(encode_prompt(o, tok, copt, lines[i]));
+    prompts.push_back(encode_prompt(o, tok, chat, copt, lines[i]));
     kvc::detail::require(!prompts.back().empty(), "--batch-prompts: prompt ", i, " has no tokens");
   }
   // One sampler per prompt, each as a --prompt run of that prompt alone would have it.
@@ -342,9 +342,12 @@ int run(const cli_options& o) {
     kvc::detail::require(bool(in), "cannot read --prompt-file ", o.prompt_file.string());
     first_prompt.assign(std::istreambuf_iterator<char>(in), {});
   }
-  if (!o.batch_prompts.empty()) return run_batch_prompts(o, m, cache, *tok, copt, g.stop_ids);
+  // The checkpoint's own chat template (a GGUF's comes with its import), else the built-in Qwen3 one.
+  const fs::path template_dirs[] = {model_dir, o.tokenizer_file.parent_path()};
+  const chat_format chat = o.raw ? chat_format() : chat_format::find(template_dirs);
+  if (!o.batch_prompts.empty()) return run_batch_prompts(o, m, cache, *tok, chat, copt, g.stop_ids);
   if (!o.chat) {
-    const auto ids = encode_prompt(o, *tok, copt, first_prompt);
+    const auto ids = encode_prompt(o, *tok, chat, copt, first_prompt);
     text_printer out(std::cout, *tok, sections && !o.raw);
     g.on_token = [&](std::int32_t id) {
       out.push(id);
@@ -372,7 +375,7 @@ int run(const cli_options& o) {
     }
     history.push_back({"user", line, "", nullptr});
     line.clear();
-    const auto ids = tok->encode(render_chat(history, copt));
+    const auto ids = tok->encode(chat.render(history, copt));
     std::size_t common = 0;
     while (common < in_cache.size() && common < ids.size() && in_cache[common] == ids[common]) ++common;
     if (common == ids.size()) --common;  // the prefill needs at least one token, for the logits

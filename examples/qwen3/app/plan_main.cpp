@@ -61,6 +61,7 @@ const kvc::support::text_column<plan_row> table_columns[] = {
     {"device GB", [](const plan_row& r) { return gb(r.report.device_memory); }},
     {"weights", [](const plan_row& r) { return gb(r.report.weights); }},
     {"KV device", [](const plan_row& r) { return gb(r.report.kv.held.device_bytes); }},
+    {"KV windows", [](const plan_row& r) { return gb(r.report.kv.held.window_bytes); }},
     {"KV metadata", [](const plan_row& r) { return gb(r.report.kv.held.metadata_bytes); }},
     {"scratch", [](const plan_row& r) { return gb(r.report.kv.scratch.device_bytes); }},
     {"activations", [](const plan_row& r) { return gb(r.report.activations); }},
@@ -75,7 +76,8 @@ const kvc::support::text_column<plan_row> table_columns[] = {
 nlohmann::json footprint_json(const kvc::memory_footprint& f) {
   return {{"device_bytes", f.device_bytes},
           {"host_bytes", f.host_bytes},
-          {"metadata_bytes", f.metadata_bytes}};
+          {"metadata_bytes", f.metadata_bytes},
+          {"window_bytes", f.window_bytes}};
 }
 
 nlohmann::json row_json(const plan_row& r) {
@@ -150,7 +152,8 @@ int run(const plan_options& o) {
        << " KV heads of " << s.head_dim << "; weights " << gb(model.weight_bytes) << " GB (" << model.weight_source
        << ")\nper device, tensor-parallel " << o.tensor_parallel << ", prefill chunk " << o.prefill_chunk
        << " tokens; GB = 1e9 bytes\nKV device: all the cache allocates on the device (pages as allocated, "
-          "windows, sinks, codes, scales); KV metadata: the scales, mins, bounds and channel copies within KV "
+          "windows, sinks, codes, scales); KV windows: the sinks and recent/residual windows at full precision "
+          "within KV device; KV metadata: the scales, mins, bounds and channel copies within KV "
           "device and KV host; scratch: decode gather buffers; KV host: the host tier (sparse offload)\n\n";
     kvc::support::write_text_table<plan_row>(os, table_columns, rows);
   }

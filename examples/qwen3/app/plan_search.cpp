@@ -96,6 +96,23 @@ layer_sensitivity sensitivity_from_json(const nlohmann::json& j, int layers, std
   return s;
 }
 
+layer_sensitivity merge_sensitivities(layer_sensitivity a, const layer_sensitivity& b, std::string_view source) {
+  using kvc::detail::require;
+  require(a.kl.size() == b.kl.size(), source, ": KL for ", b.kl.size(), " layers, the first report has ", a.kl.size());
+  require(a.plan_context == b.plan_context, source, ": plan_context ", b.plan_context, ", the first report has ",
+          a.plan_context);
+  require(a.tokens_scored == b.tokens_scored, source, ": tokens_scored ", b.tokens_scored, ", the first report has ",
+          a.tokens_scored, " (a different calibration protocol)");
+  for (std::size_t c = 0; c < b.candidates.size(); ++c) {
+    if (std::find(a.candidates.begin(), a.candidates.end(), b.candidates[c]) != a.candidates.end()) continue;
+    a.candidates.push_back(b.candidates[c]);
+    a.device_bytes.push_back(b.device_bytes[c]);
+    a.host_bytes.push_back(b.host_bytes[c]);
+    for (std::size_t l = 0; l < a.kl.size(); ++l) a.kl[l].push_back(b.kl[l][c]);
+  }
+  return a;
+}
+
 searched_plan choose_plan(const layer_sensitivity& s, std::size_t budget, std::size_t resolution) {
   const std::size_t L = s.kl.size(), C = s.candidates.size();
   kvc::detail::require(L > 0 && C > 0, "search-plan: nothing measured");

@@ -42,6 +42,11 @@ layer_sensitivity measure_sensitivity(const model& m, std::span<const std::int32
 nlohmann::json sensitivity_to_json(const layer_sensitivity& s);
 layer_sensitivity sensitivity_from_json(const nlohmann::json& j, int layers, std::string_view source);
 
+/// `a` with the candidates of `b` that `a` lacks appended (a spec in both keeps `a`'s values).
+/// Both must come from the same protocol: the same layer count, plan_context and tokens_scored,
+/// else kvc::error naming `source` (b's file) and the field that differs.
+layer_sensitivity merge_sensitivities(layer_sensitivity a, const layer_sensitivity& b, std::string_view source);
+
 /// A plan chosen from a layer_sensitivity.
 struct searched_plan {
   cache_plan plan;            // scores: the chosen candidate's measured KL per layer

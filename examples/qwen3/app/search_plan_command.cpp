@@ -49,7 +49,8 @@ int search_plan_main(int argc, char** argv) {
   CLI::App app{"kvc-qwen3 search-plan: one policy per layer, chosen from measured per-layer sensitivities to "
                "minimise the predicted KL under a device-byte budget"};
   app.name("kvc-qwen3 search-plan");
-  fs::path model_path, text_file, tokens_file, tokenizer_file, output, report, sensitivities;
+  fs::path model_path, text_file, tokens_file, tokenizer_file, output, report;
+  std::vector<fs::path> sensitivities;
   std::string candidates = "full:bf16;quant:k=8,v=8;quant:k=4,v=4;quant:k=4,v=2;quant:k=2,v=2";
   std::size_t budget = 0, plan_context = 0;
   double ratio = 0;
@@ -80,7 +81,8 @@ int search_plan_main(int argc, char** argv) {
   app.add_option("--windows", o.max_windows, "calibration windows")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--plan-context", plan_context, "tokens the bytes are planned for (default: --context)");
   app.add_option("--sensitivities", sensitivities,
-                 "take the sensitivities from an earlier --report instead of measuring them (no text needed)");
+                 "take the sensitivities from earlier --report files instead of measuring them (no text needed); "
+                 "several reports of one protocol are merged, candidate by candidate");
   app.add_option("-o,--output", output, "the plan file to write")->required();
   app.add_option("--report", report, "also write the sensitivities and the choice as JSON");
   app.add_flag("--verify", verify, "evaluate the chosen plan on the calibration text: measured vs predicted KL");
@@ -101,13 +103,15 @@ int search_plan_main(int argc, char** argv) {
     if (sensitivities.empty() || verify)
       tokens = load_tokens(model_dir, text_file, tokens_file, tokenizer_file, m.config().vocab_size);
     layer_sensitivity s;
-    if (!sensitivities.empty()) {
-      std::ifstream in(sensitivities);
-      kvc::detail::require(bool(in), "cannot read --sensitivities ", sensitivities.string());
+    for (std::size_t i = 0; i < sensitivities.size(); ++i) {
+      const fs::path& file = sensitivities[i];
+      std::ifstream in(file);
+      kvc::detail::require(bool(in), "cannot read --sensitivities ", file.string());
       const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-      kvc::detail::require(!j.is_discarded() && j.is_object() && j.contains("sensitivity"), sensitivities.string(),
+      kvc::detail::require(!j.is_discarded() && j.is_object() && j.contains("sensitivity"), file.string(),
                            ": not a search-plan report (JSON with a 'sensitivity' object)");
-      s = sensitivity_from_json(j.at("sensitivity"), m.config().num_layers, sensitivities.string());
+      const auto one = sensitivity_from_json(j.at("sensitivity"), m.config().num_layers, file.string());
+      s = i == 0 ? one : merge_sensitivities(std::move(s), one, file.string());
       plan_context = s.plan_context;
     }
     if (ratio > 0) budget = std::size_t(double(uniform_device_bytes(m, "full:bf16", plan_context)) / ratio);

@@ -10,12 +10,15 @@ namespace kvc {
 /// `metadata_bytes` is the part of those two that is not key/value payload (scales, mins,
 /// indices, bounds, channel-major copies), reported so nothing is hidden. `reserved_bytes` is
 /// the part of device_bytes allocated ahead that holds no token yet (the unused rest of the
-/// last page or slab): held, but not read by attention.
+/// last page or slab): held, but not read by attention. `window_bytes` is the part of
+/// device_bytes held at full precision beside the compressed or offloaded store: attention sinks
+/// and recent (residual) windows.
 struct memory_footprint {
   std::size_t device_bytes = 0;
   std::size_t host_bytes = 0;
   std::size_t metadata_bytes = 0;
   std::size_t reserved_bytes = 0;
+  std::size_t window_bytes = 0;
 
   std::size_t total() const { return device_bytes + host_bytes; }
   /// Device bytes that hold tokens: what attention reads of the device tier.
@@ -25,6 +28,7 @@ struct memory_footprint {
     host_bytes += o.host_bytes;
     metadata_bytes += o.metadata_bytes;
     reserved_bytes += o.reserved_bytes;
+    window_bytes += o.window_bytes;
     return *this;
   }
   memory_footprint& operator-=(const memory_footprint& o) {
@@ -32,6 +36,7 @@ struct memory_footprint {
     host_bytes -= o.host_bytes;
     metadata_bytes -= o.metadata_bytes;
     reserved_bytes -= o.reserved_bytes;
+    window_bytes -= o.window_bytes;
     return *this;
   }
   friend memory_footprint operator+(memory_footprint a, const memory_footprint& b) { return a += b; }

@@ -154,10 +154,12 @@ class quant_cache {
 
   memory_footprint footprint() const {
     const std::size_t D = std::size_t(shape_.head_dim), H = std::size_t(shape_.kv_heads);
-    std::size_t device = chunks_.bytes();
-    if (!k_ring_.empty()) device += 2 * H * ring_capacity() * D * sizeof(T);
-    if (!k_sink_.empty()) device += 2 * H * options_.sink * D * sizeof(T);
-    return {device, 0, blocks_ * layout_.metadata_bytes()};
+    std::size_t window = 0;
+    if (!k_ring_.empty()) window += 2 * H * ring_capacity() * D * sizeof(T);
+    if (!k_sink_.empty()) window += 2 * H * options_.sink * D * sizeof(T);
+    memory_footprint f{chunks_.bytes() + window, 0, blocks_ * layout_.metadata_bytes()};
+    f.window_bytes = window;
+    return f;
   }
   transfer_traffic traffic() const { return {}; }
   void clear() {
@@ -207,8 +209,11 @@ class quant_cache {
     detail::growth g;
     if (n == 0) return g;
     const std::size_t D = std::size_t(shape_.head_dim), H = std::size_t(shape_.kv_heads);
-    if (k_ring_.empty()) g.direct.device_bytes += 2 * H * ring_capacity() * D * sizeof(T);
-    if (options_.sink > 0 && k_sink_.empty()) g.direct.device_bytes += 2 * H * options_.sink * D * sizeof(T);
+    std::size_t window = 0;
+    if (k_ring_.empty()) window += 2 * H * ring_capacity() * D * sizeof(T);
+    if (options_.sink > 0 && k_sink_.empty()) window += 2 * H * options_.sink * D * sizeof(T);
+    g.direct.device_bytes += window;
+    g.direct.window_bytes += window;
     const std::size_t to_ring = n - std::min(n, options_.sink - sink_n_);
     const std::size_t C = ring_capacity(), after = ring_n_ + to_ring;
     const std::size_t flushes = after >= C ? (after - C) / options_.group + 1 : 0;

@@ -200,8 +200,8 @@ class sparse_cache {
   memory_footprint footprint() const {
     const memory_footprint sel = selector_footprint();
     memory_footprint f;
-    f.device_bytes = 2 * (options_.sink + options_.window) * row_elems_ * sizeof(T) +
-                     2 * gather_cap_ * row_elems_ * sizeof(T) + sel.device_bytes;
+    f.window_bytes = 2 * (options_.sink + options_.window) * row_elems_ * sizeof(T);
+    f.device_bytes = f.window_bytes + 2 * gather_cap_ * row_elems_ * sizeof(T) + sel.device_bytes;
     f.host_bytes = host_.allocated_bytes() + sel.host_bytes;
     f.metadata_bytes = sel.metadata_bytes;
     return f;
