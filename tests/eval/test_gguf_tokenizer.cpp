@@ -45,7 +45,7 @@ gguf_vocab tiny_vocab() {
   return v;
 }
 
-kvc::io::gguf_header build(const gguf_vocab& v) {
+kvc::test::gguf_builder builder(const gguf_vocab& v) {
   kvc::test::gguf_builder w;
   w.header(3, 0, 9);
   w.kv_str("tokenizer.ggml.model", v.model);
@@ -57,7 +57,20 @@ kvc::io::gguf_header build(const gguf_vocab& v) {
   w.kv_u32("tokenizer.ggml.eos_token_id", v.eos);
   w.kv_bool("tokenizer.ggml.add_bos_token", false);
   w.kv_str("tokenizer.chat_template", v.chat_template);
-  return w.parse();
+  return w;
+}
+
+kvc::io::gguf_header build(const gguf_vocab& v) { return builder(v).parse(); }
+
+/// The GGUF file of `v` at `path`, opened.
+kvc::io::gguf_file write_file(const gguf_vocab& v, const std::filesystem::path& path) {
+  const auto w = builder(v);
+  {
+    std::ofstream os(path, std::ios::binary);
+    os.write(reinterpret_cast<const char*>(w.b.data()), std::streamsize(w.b.size()));
+    REQUIRE(bool(os));
+  }
+  return kvc::io::gguf_file::open(path);
 }
 
 tokenizer convert(const gguf_vocab& v) {
@@ -148,4 +161,19 @@ TEST_CASE("gguf tokenizer: what it cannot convert is a clear error", "[gguf][tok
   v.merges.push_back("zz q");  // "zz" is no token
   const auto j = kvc::qwen3::gguf_to_hf_tokenizer(build(v), "x.gguf");
   CHECK_THROWS_WITH(tokenizer::from_json(j->dump()), Catch::Contains("missing from the vocab"));
+}
+
+TEST_CASE("gguf tokenizer: a model whose tokenizer cannot be converted still imports", "[gguf][tokenizer]") {
+  const auto dir = std::filesystem::temp_directory_path() / "kvc_test_gguf_write";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  auto v = tiny_vocab();
+  CHECK(kvc::qwen3::write_gguf_tokenizer(write_file(v, dir / "bpe.gguf"), dir / "bpe"));
+  CHECK(tokenizer::from_file(dir / "bpe" / "tokenizer.json").encode("abc") == convert(v).encode("abc"));
+  CHECK(std::filesystem::exists(dir / "bpe" / "tokenizer_config.json"));
+
+  v.model = "llama";  // SentencePiece: no tokenizer files, no failure (the weights still import)
+  CHECK_FALSE(kvc::qwen3::write_gguf_tokenizer(write_file(v, dir / "spm.gguf"), dir / "spm"));
+  CHECK_FALSE(std::filesystem::exists(dir / "spm" / "tokenizer.json"));
+  std::filesystem::remove_all(dir);
 }

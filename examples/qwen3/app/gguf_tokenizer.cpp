@@ -1,6 +1,7 @@
 // GGUF tokenizer metadata -> Hugging Face tokenizer.json / tokenizer_config.json.
 #include "app/gguf_tokenizer.hpp"
 
+#include <cstdio>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -129,17 +130,28 @@ std::optional<json> gguf_to_hf_tokenizer_config(const kvc::io::gguf_header& h, s
   return out;
 }
 
-void write_gguf_tokenizer(const kvc::io::gguf_file& file, const std::filesystem::path& out_dir) {
+bool write_gguf_tokenizer(const kvc::io::gguf_file& file, const std::filesystem::path& out_dir) {
   const std::string source = file.path().string();
-  const auto tok = gguf_to_hf_tokenizer(file.header(), source);
-  if (!tok) return;
-  const auto config = gguf_to_hf_tokenizer_config(file.header(), source);
+  std::string tokenizer_text, config_text;
+  try {
+    const auto tok = gguf_to_hf_tokenizer(file.header(), source);
+    if (!tok) return false;
+    tokenizer_text = tok->dump();
+    config_text = gguf_to_hf_tokenizer_config(file.header(), source)->dump(2);
+  } catch (const kvc::error& e) {
+    std::fprintf(stderr, "no tokenizer from the GGUF's metadata: %s\n", e.what());
+    return false;
+  } catch (const json::exception& e) {  // token text that is not UTF-8
+    std::fprintf(stderr, "no tokenizer from the GGUF's metadata: %s: %s\n", source.c_str(), e.what());
+    return false;
+  }
   std::filesystem::create_directories(out_dir);
-  for (const auto& [name, content] : {std::pair{"tokenizer_config.json", config->dump(2)}, {"tokenizer.json", tok->dump()}}) {
+  for (const auto& [name, content] : {std::pair{"tokenizer_config.json", config_text}, {"tokenizer.json", tokenizer_text}}) {
     std::ofstream os(out_dir / name, std::ios::binary);
     os << content;
     require(bool(os), "cannot write ", (out_dir / name).string());
   }
+  return true;
 }
 
 }  // namespace kvc::qwen3

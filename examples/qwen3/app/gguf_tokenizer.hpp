@@ -28,7 +28,9 @@ std::optional<nlohmann::json> gguf_to_hf_tokenizer(const kvc::io::gguf_header& h
 std::optional<nlohmann::json> gguf_to_hf_tokenizer_config(const kvc::io::gguf_header& header, std::string_view source);
 
 /// Writes `out_dir/tokenizer.json` and `out_dir/tokenizer_config.json` from the GGUF's metadata
-/// (nothing when it has no tokenizer). kvc::error naming the file that cannot be written.
-void write_gguf_tokenizer(const kvc::io::gguf_file& file, const std::filesystem::path& out_dir);
+/// and returns true. Returns false, writing nothing, when the file has no tokenizer or one this
+/// conversion does not support (the reason goes to stderr: the model still imports, and
+/// `--tokenizer FILE` can supply one). kvc::error naming the file that cannot be written.
+bool write_gguf_tokenizer(const kvc::io::gguf_file& file, const std::filesystem::path& out_dir);
 
 }  // namespace kvc::qwen3
