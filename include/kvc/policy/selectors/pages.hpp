@@ -107,8 +107,8 @@ class page_selector {
     const std::size_t pages = (n + page_ - 1) / page_;
     for (std::size_t h = 0; h < kv_heads_; ++h) {
       auto& b = bounds_[h];
-      if (b.size() <= pages * 2 * dim_) continue;
-      b.resize(pages * 2 * dim_);
+      b.resize(std::min(b.size(), pages * 2 * dim_));
+      // a cut inside a page: its bounds are those of the tokens it keeps (also when no whole page goes)
       if (n % page_ == 0) continue;
       float* mn = &b[(pages - 1) * 2 * dim_];
       for (std::size_t j = (pages - 1) * page_; j < n; ++j) {
