@@ -65,9 +65,7 @@ void write_gguf(const fs::path& path, const std::vector<gguf_tensor>& tensors, i
     w.b.insert(w.b.end(), p, p + t.data.size() * 4);
     w.pad(64);
   }
-  std::ofstream os(path, std::ios::binary);
-  os.write(reinterpret_cast<const char*>(w.b.data()), std::streamsize(w.b.size()));
-  REQUIRE(bool(os));
+  REQUIRE(w.write(path));
 }
 
 std::string gguf_name(const std::string& hf) {

@@ -64,12 +64,7 @@ kvc::io::gguf_header build(const gguf_vocab& v) { return builder(v).parse(); }
 
 /// The GGUF file of `v` at `path`, opened.
 kvc::io::gguf_file write_file(const gguf_vocab& v, const std::filesystem::path& path) {
-  const auto w = builder(v);
-  {
-    std::ofstream os(path, std::ios::binary);
-    os.write(reinterpret_cast<const char*>(w.b.data()), std::streamsize(w.b.size()));
-    REQUIRE(bool(os));
-  }
+  REQUIRE(builder(v).write(path));
   return kvc::io::gguf_file::open(path);
 }
 

@@ -3,6 +3,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -75,6 +77,12 @@ struct gguf_builder {
   }
   void data(std::size_t n, std::byte fill = std::byte{0}) { b.insert(b.end(), n, fill); }
   kvc::io::gguf_header parse() const { return kvc::io::parse_gguf_bytes(b, "built.gguf"); }
+  /// Writes the bytes to `path`; false when the file cannot be written.
+  bool write(const std::filesystem::path& path) const {
+    std::ofstream os(path, std::ios::binary);
+    os.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
+    return bool(os);
+  }
 };
 
 }  // namespace kvc::test

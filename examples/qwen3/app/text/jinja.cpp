@@ -291,27 +291,19 @@ class expr_parser {
       a = binary(jexpr::kind::binary, op, std::move(a), additive());
     }
   }
-  expr_ptr additive() {
-    auto a = concat();
-    while (is_op("+") || is_op("-")) {
-      const std::string op = toks_[pos_++].text;
-      a = binary(jexpr::kind::binary, op, std::move(a), concat());
+  /// A left-associative chain `next (op next)*` of the binary operators `ops`.
+  expr_ptr chain(expr_ptr (expr_parser::*next)(), std::initializer_list<std::string_view> ops) {
+    auto a = (this->*next)();
+    for (;;) {
+      const auto op = std::find_if(ops.begin(), ops.end(), [&](std::string_view o) { return is_op(o); });
+      if (op == ops.end()) return a;
+      ++pos_;
+      a = binary(jexpr::kind::binary, std::string(*op), std::move(a), (this->*next)());
     }
-    return a;
   }
-  expr_ptr concat() {
-    auto a = multiplicative();
-    while (accept_op("~")) a = binary(jexpr::kind::binary, "~", std::move(a), multiplicative());
-    return a;
-  }
-  expr_ptr multiplicative() {
-    auto a = unary();
-    while (is_op("*") || is_op("/") || is_op("//") || is_op("%")) {
-      const std::string op = toks_[pos_++].text;
-      a = binary(jexpr::kind::binary, op, std::move(a), unary());
-    }
-    return a;
-  }
+  expr_ptr additive() { return chain(&expr_parser::concat, {"+", "-"}); }
+  expr_ptr concat() { return chain(&expr_parser::multiplicative, {"~"}); }
+  expr_ptr multiplicative() { return chain(&expr_parser::unary, {"*", "/", "//", "%"}); }
   /// Counts one level of the parser's recursion (through conditional, not and unary) against max_nesting.
   struct nesting {
     explicit nesting(expr_parser& p) : parser(p) {
